@@ -1,0 +1,317 @@
+// Bindings for the mixture core. Python has already validated shapes, dtypes and values;
+// these functions only convert, release the GIL, run, and convert back.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "genmix/mixture.hpp"
+
+namespace py = pybind11;
+using namespace genmix;
+
+namespace {
+
+using DArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+CovType parse_cov(const std::string& s) {
+    if (s == "full") return CovType::Full;
+    if (s == "tied") return CovType::Tied;
+    if (s == "diag") return CovType::Diag;
+    if (s == "spherical") return CovType::Spherical;
+    throw std::invalid_argument("unknown covariance_type '" + s + "'");
+}
+
+Algorithm parse_algorithm(const std::string& s) {
+    if (s == "soft") return Algorithm::Soft;
+    if (s == "hard") return Algorithm::Hard;
+    throw std::invalid_argument("unknown algorithm '" + s + "'");
+}
+
+VecD to_vec(const DArray& a) { return Eigen::Map<const VecD>(a.data(), a.size()); }
+
+DArray from_vec(const VecD& v, std::vector<py::ssize_t> shape) {
+    DArray out(shape);
+    std::copy(v.data(), v.data() + v.size(), out.mutable_data());
+    return out;
+}
+
+std::vector<py::ssize_t> cov_shape(CovType cov, int k, int d) {
+    switch (cov) {
+        case CovType::Full: return {k, d, d};
+        case CovType::Tied: return {d, d};
+        case CovType::Diag: return {k, d};
+        default: return {k};
+    }
+}
+
+GaussianParams make_params(const DArray& weights, const DArray& means, const py::object& covariances,
+                           const DArray& prec_chol, const std::string& cov) {
+    GaussianParams p;
+    p.cov = parse_cov(cov);
+    p.k = (int)means.shape(0);
+    p.d = (int)means.shape(1);
+    if (weights.size() != p.k || prec_chol.size() != cov_size(p.cov, p.k, p.d))
+        throw std::invalid_argument("parameter arrays have inconsistent sizes");
+    p.weights = to_vec(weights);
+    p.means = Eigen::Map<const RowMatD>(means.data(), p.k, p.d);
+    p.prec_chol = to_vec(prec_chol);
+    if (!covariances.is_none()) p.covariances = to_vec(covariances.cast<DArray>());
+    return p;
+}
+
+py::dict params_dict(const GaussianParams& p) {
+    py::dict out;
+    out["weights"] = from_vec(p.weights, {p.k});
+    out["means"] = from_vec(Eigen::Map<const VecD>(p.means.data(), p.means.size()), {p.k, p.d});
+    out["covariances"] = from_vec(p.covariances, cov_shape(p.cov, p.k, p.d));
+    out["precisions_cholesky"] = from_vec(p.prec_chol, cov_shape(p.cov, p.k, p.d));
+    return out;
+}
+
+// Runs `work` without the GIL. Ctrl-C is noticed by the poll function (called from the
+// calling thread, which takes the GIL back briefly) and re-raised here as the original
+// Python exception (KeyboardInterrupt).
+class Interruptible {
+public:
+    PollFn poll = [this]() {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {
+            pending_ = std::make_unique<py::error_already_set>();
+            return true;
+        }
+        return false;
+    };
+
+    template <class F>
+    void run(F&& work) {
+        bool interrupted = false;
+        {
+            py::gil_scoped_release release;
+            try {
+                work();
+            } catch (const Interrupted&) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            if (pending_) throw *pending_;
+            throw py::error_already_set();
+        }
+    }
+
+private:
+    std::unique_ptr<py::error_already_set> pending_;
+};
+
+// X (and sample_weight) must already be C-contiguous arrays of type T: the view points
+// into their memory, so no temporary copy may be made here.
+template <class T>
+DataView<T> view(const py::array& X, const py::object& sample_weight) {
+    DataView<T> v;
+    if (X.ndim() != 2 || !X.dtype().is(py::dtype::of<T>()) || !(X.flags() & py::array::c_style))
+        throw std::invalid_argument("X must be a C-contiguous 2-D float array");
+    v.X = static_cast<const T*>(X.data());
+    v.n = (long)X.shape(0);
+    v.d = (int)X.shape(1);
+    if (!sample_weight.is_none()) {
+        const py::array w = sample_weight.cast<py::array>();
+        if (w.ndim() != 1 || w.size() != v.n || !w.dtype().is(py::dtype::of<T>()) || !(w.flags() & py::array::c_style))
+            throw std::invalid_argument("sample_weight must be a C-contiguous 1-D array of X's dtype and length");
+        v.sample_weight = static_cast<const T*>(w.data());
+    }
+    return v;
+}
+
+bool is_float32(const py::array& X) { return X.dtype().is(py::dtype::of<float>()); }
+
+void check_float(const py::array& X) {
+    if (!(X.dtype().is(py::dtype::of<float>()) || X.dtype().is(py::dtype::of<double>())))
+        throw std::invalid_argument("X must be float32 or float64");
+    if (!(X.flags() & py::array::c_style)) throw std::invalid_argument("X must be C-contiguous");
+}
+
+template <class T>
+py::dict em_fit_t(const py::array& X, const py::object& sample_weight, const GaussianParams& init, EMOptions o,
+                  const py::object& callback) {
+    const DataView<T> data = view<T>(X, sample_weight);
+    Interruptible guard;
+    IterCallback on_iter = [&](int it, double change) {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (!callback.is_none()) callback(it, change);
+    };
+    EMResult r;
+    guard.run([&] { r = em_fit<T>(data, init, o, &guard.poll, on_iter); });
+    py::dict out = params_dict(r.params);
+    out["lower_bounds"] = py::cast(r.lower_bounds);
+    out["converged"] = r.converged;
+    out["n_iter"] = r.n_iter;
+    out["dropped"] = py::cast(r.dropped);
+    return out;
+}
+
+template <class T>
+py::dict params_from_labels_t(const py::array& X, const py::object& labels, int k, const std::string& cov,
+                              double reg_covar, std::uint64_t seed, int n_threads) {
+    const DataView<T> data = view<T>(X, py::none());
+    const std::int64_t* lab = nullptr;
+    py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> labels_arr;
+    if (!labels.is_none()) {
+        labels_arr = labels.cast<decltype(labels_arr)>();
+        if (labels_arr.size() != data.n) throw std::invalid_argument("labels have the wrong length");
+        lab = labels_arr.data();
+    }
+    Interruptible guard;
+    GaussianParams p;
+    guard.run([&] {
+        p = params_from_responsibilities<T>(data, k, parse_cov(cov), reg_covar, lab, seed, n_threads, &guard.poll);
+    });
+    return params_dict(p);
+}
+
+template <class T>
+py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg, bool want_log_prob,
+                     bool want_resp, bool want_labels, int n_threads) {
+    const DataView<T> data = view<T>(X, py::none());
+    py::object lp = py::none(), rs = py::none(), lb = py::none();
+    double* lp_ptr = nullptr;
+    T* rs_ptr = nullptr;
+    std::int64_t* lb_ptr = nullptr;
+    if (want_log_prob) {
+        py::array_t<double> a(data.n);
+        lp_ptr = a.mutable_data();
+        lp = a;
+    }
+    if (want_resp) {
+        py::array_t<T> a({(py::ssize_t)data.n, (py::ssize_t)p.k});
+        rs_ptr = a.mutable_data();
+        rs = a;
+    }
+    if (want_labels) {
+        py::array_t<std::int64_t> a(data.n);
+        lb_ptr = a.mutable_data();
+        lb = a;
+    }
+    Interruptible guard;
+    guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll); });
+    return py::make_tuple(lp, rs, lb);
+}
+
+template <class T>
+py::array_t<std::int64_t> kmeans_plusplus_t(const py::array& X, int k, std::uint64_t seed, int n_threads) {
+    const DataView<T> data = view<T>(X, py::none());
+    Interruptible guard;
+    std::vector<long> idx;
+    guard.run([&] { idx = kmeans_plusplus<T>(data, k, seed, n_threads, &guard.poll); });
+    py::array_t<std::int64_t> out(k);
+    for (int j = 0; j < k; ++j) out.mutable_data()[j] = idx[j];
+    return out;
+}
+
+template <class T>
+py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads) {
+    const DataView<T> data = view<T>(X, py::none());
+    RowMatD c0 = Eigen::Map<const RowMatD>(centres.data(), centres.shape(0), centres.shape(1));
+    Interruptible guard;
+    KMeansResult r;
+    guard.run([&] { r = kmeans_lloyd<T>(data, c0, max_iter, tol, n_threads, &guard.poll); });
+    py::array_t<std::int64_t> labels(data.n);
+    std::copy(r.labels.begin(), r.labels.end(), labels.mutable_data());
+    DArray c = from_vec(Eigen::Map<const VecD>(r.centres.data(), r.centres.size()),
+                        {(py::ssize_t)r.centres.rows(), (py::ssize_t)r.centres.cols()});
+    return py::make_tuple(labels, c, r.n_iter);
+}
+
+}  // namespace
+
+void register_mixture(py::module_& m) {
+    m.def(
+        "all_finite",
+        [](const py::array& a, int n_threads) {
+            check_float(a);
+            const long size = (long)a.size();
+            bool ok = true;
+            py::gil_scoped_release release;
+            if (a.dtype().is(py::dtype::of<float>())) ok = all_finite<float>((const float*)a.data(), size, n_threads);
+            else ok = all_finite<double>((const double*)a.data(), size, n_threads);
+            return ok;
+        },
+        py::arg("a"), py::arg("n_threads") = 0, "True when every value of a float array is finite.");
+
+    m.def(
+        "em_fit",
+        [](const py::array& X, const py::object& sample_weight, const DArray& weights, const DArray& means,
+           const py::object& covariances, const DArray& prec_chol, const std::string& cov,
+           const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
+           double initial_lower_bound, const py::object& callback) {
+            check_float(X);
+            const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
+            EMOptions o;
+            o.cov = init.cov;
+            o.algorithm = parse_algorithm(algorithm);
+            o.tol = tol;
+            o.reg_covar = reg_covar;
+            o.max_iter = max_iter;
+            o.n_threads = n_threads;
+            o.initial_lower_bound = initial_lower_bound;
+            return is_float32(X) ? em_fit_t<float>(X, sample_weight, init, o, callback)
+                                 : em_fit_t<double>(X, sample_weight, init, o, callback);
+        },
+        py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("covariances"),
+        py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
+        py::arg("reg_covar"), py::arg("max_iter"), py::arg("n_threads"), py::arg("initial_lower_bound"),
+        py::arg("callback"), "Runs EM from the given parameters until convergence or max_iter.");
+
+    m.def(
+        "params_from_labels",
+        [](const py::array& X, const py::object& labels, int k, const std::string& cov, double reg_covar,
+           std::uint64_t seed, int n_threads) {
+            check_float(X);
+            return is_float32(X) ? params_from_labels_t<float>(X, labels, k, cov, reg_covar, seed, n_threads)
+                                 : params_from_labels_t<double>(X, labels, k, cov, reg_covar, seed, n_threads);
+        },
+        py::arg("X"), py::arg("labels"), py::arg("n_components"), py::arg("covariance_type"), py::arg("reg_covar"),
+        py::arg("seed"), py::arg("n_threads"),
+        "Mixture parameters from hard labels (-1: ignored row), or from random responsibilities when labels is None.");
+
+    m.def(
+        "evaluate",
+        [](const py::array& X, const DArray& weights, const DArray& means, const DArray& prec_chol,
+           const std::string& cov, const std::string& algorithm, bool log_prob, bool resp, bool labels,
+           int n_threads) {
+            check_float(X);
+            const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
+            const Algorithm alg = parse_algorithm(algorithm);
+            return is_float32(X) ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads)
+                                 : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads);
+        },
+        py::arg("X"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
+        py::arg("covariance_type"), py::arg("algorithm"), py::arg("log_prob"), py::arg("resp"),
+        py::arg("labels"), py::arg("n_threads"),
+        "Per-row log-likelihood, responsibilities and most probable component, as requested.");
+
+    m.def(
+        "kmeans_plusplus",
+        [](const py::array& X, int k, std::uint64_t seed, int n_threads) {
+            check_float(X);
+            return is_float32(X) ? kmeans_plusplus_t<float>(X, k, seed, n_threads)
+                                 : kmeans_plusplus_t<double>(X, k, seed, n_threads);
+        },
+        py::arg("X"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"),
+        "Row indices of greedy k-means++ seeds.");
+
+    m.def(
+        "kmeans_lloyd",
+        [](const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads) {
+            check_float(X);
+            return is_float32(X) ? kmeans_lloyd_t<float>(X, centres, max_iter, tol, n_threads)
+                                 : kmeans_lloyd_t<double>(X, centres, max_iter, tol, n_threads);
+        },
+        py::arg("X"), py::arg("centres"), py::arg("max_iter"), py::arg("tol"), py::arg("n_threads"),
+        "Lloyd's k-means from the given centres: (labels, centres, n_iter).");
+}

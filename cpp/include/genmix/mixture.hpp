@@ -1,0 +1,815 @@
+// Gaussian mixtures by EM: one streaming pass per iteration over a fixed partition of the
+// rows, accumulating sufficient statistics per chunk (ARCHITECTURE.md, core idea 1).
+//
+// Coordinates: every pass works on x' = x - c, where c is the column mean of X computed
+// once per fit. Second moments are accumulated around the current means (full) or around c
+// (tied, diag, spherical), which keeps digits on data far from the origin.
+//
+// Parameters cross the API in double, in NumPy's C layout and in the original coordinates;
+// the heavy kernels run in the data's own type T (float or double), and per-block results
+// are added into double accumulators.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "genmix/parallel.hpp"
+#include "genmix/rng.hpp"
+
+namespace genmix {
+
+enum class CovType { Full, Tied, Diag, Spherical };
+enum class Algorithm { Soft, Hard };
+
+template <class T>
+using MatT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+template <class T>
+using RowMatT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using ArrT = Eigen::Array<T, Eigen::Dynamic, 1>;
+using MatD = MatT<double>;
+using RowMatD = RowMatT<double>;
+using VecD = Eigen::VectorXd;
+using ArrD = Eigen::ArrayXd;
+
+constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+
+// Number of values in the covariance (or precision-Cholesky) array, NumPy C layout:
+// full (k,d,d), tied (d,d), diag (k,d), spherical (k,).
+inline long cov_size(CovType cov, long k, long d) {
+    switch (cov) {
+        case CovType::Full: return k * d * d;
+        case CovType::Tied: return d * d;
+        case CovType::Diag: return k * d;
+        case CovType::Spherical: return k;
+    }
+    return 0;
+}
+
+struct GaussianParams {
+    CovType cov = CovType::Full;
+    int k = 0, d = 0;
+    VecD weights;      // (k)
+    RowMatD means;     // (k, d)
+    VecD covariances;  // cov_size values; may be empty when only precisions are known
+    VecD prec_chol;    // cov_size values; full/tied: upper U with precision = U U^T
+};
+
+// Rows of X live in caller memory (C-contiguous, n x d, type T).
+template <class T>
+struct DataView {
+    const T* X = nullptr;
+    long n = 0;
+    int d = 0;
+    const T* sample_weight = nullptr;  // optional, n values
+    Eigen::Map<const RowMatT<T>> rows(long r0, long count) const {
+        return Eigen::Map<const RowMatT<T>>(X + r0 * d, count, d);
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Partition and per-thread scratch
+
+inline long block_rows(int /*d*/, int /*k*/) { return 256; }
+
+// Chunks bound the determinism-preserving per-chunk accumulators to about 32 MB.
+inline RowPartition make_partition(long n, int d, int k, long stats_values) {
+    const long block = block_rows(d, k);
+    const long budget = (32L << 20) / (8 * std::max<long>(1, stats_values));
+    return RowPartition(n, block, std::max<long>(1, std::min<long>(64, budget)));
+}
+
+inline int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+template <class T>
+struct Scratch {
+    MatT<T> xs;     // B x d       centred rows
+    MatT<T> xx;     // B x 2d      [x'^2, x'] (diag, spherical)
+    MatT<T> y;      // B x (g d)   rows times precision factors (full, tied)
+    MatT<T> logp;   // B x k       log w_k + log N(x | k), then responsibilities
+    MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
+    MatT<T> small;  // small products (k x d, k x 2d, d x d)
+    ArrD obj;       // B           per-row objective
+};
+
+// ---------------------------------------------------------------------------------------
+// The per-iteration model: what the E-step needs, in T and shifted coordinates.
+
+template <class T>
+struct LogProbModel {
+    CovType cov;
+    int k, d, group;
+    MatT<T> U;     // full: d x (k d), column block j = U_j;  tied: d x d
+    MatT<T> M;     // full, tied: d x k, column j = ((mu_j - c) U_j)^T
+    MatT<T> W;     // diag, spherical: 2d x k, rows [-P/2 ; (mu - c) P]
+    ArrT<T> bias;  // k: log w + log det U - d/2 log 2 pi (- (mu-c)^2 P / 2 for diag)
+
+    LogProbModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d), bias(p.k) {
+        // components per GEMM so that the B x (group d) product stays about 256 KB
+        group = (int)std::max<long>(1, std::min<long>(k, (32768L) / ((long)block_rows(d, k) * d)));
+        const double half_log2pi_d = 0.5 * d * kLog2Pi;
+        if (cov == CovType::Full || cov == CovType::Tied) {
+            const int nU = cov == CovType::Full ? k : 1;
+            U.resize(d, (long)nU * d);
+            M.resize(d, k);
+            for (int j = 0; j < k; ++j) {
+                const int u = cov == CovType::Full ? j : 0;
+                Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (long)u * d * d, d, d);
+                if (j < nU) U.middleCols((long)j * d, d) = Uj.cast<T>();
+                VecD mc = (p.means.row(j).transpose() - c);
+                M.col(j) = (Uj.transpose() * mc).cast<T>();
+                bias[j] = (T)(std::log(p.weights[j]) + Uj.diagonal().array().log().sum() - half_log2pi_d);
+            }
+        } else {
+            W.resize(2L * d, k);
+            for (int j = 0; j < k; ++j) {
+                double logdet = 0, quad = 0;
+                for (int f = 0; f < d; ++f) {
+                    const double pc = cov == CovType::Diag ? p.prec_chol[(long)j * d + f] : p.prec_chol[j];
+                    const double prec = pc * pc, mc = p.means(j, f) - c[f];
+                    W(f, j) = (T)(-0.5 * prec);
+                    W(d + f, j) = (T)(mc * prec);
+                    logdet += std::log(pc);
+                    quad += mc * mc * prec;
+                }
+                bias[j] = (T)(std::log(p.weights[j]) + logdet - half_log2pi_d - 0.5 * quad);
+            }
+        }
+    }
+
+    // logp (B x k) = log w_k + log N(x_i | k) for the centred rows in s.xs.
+    void log_prob(Scratch<T>& s, long B) const {
+        s.logp.resize(B, k);
+        if (cov == CovType::Full) {
+            s.y.resize(B, (long)group * d);
+            for (int g0 = 0; g0 < k; g0 += group) {
+                const int gk = std::min(group, k - g0);
+                s.y.leftCols((long)gk * d).noalias() = s.xs * U.middleCols((long)g0 * d, (long)gk * d);
+                for (int jj = 0; jj < gk; ++jj) sq_dist_col(s, (long)jj * d, g0 + jj, B);
+            }
+        } else if (cov == CovType::Tied) {
+            s.y.resize(B, d);
+            s.y.noalias() = s.xs * U;
+            for (int j = 0; j < k; ++j) sq_dist_col(s, 0, j, B);
+        } else {
+            s.logp.noalias() = s.xx * W;
+            s.logp.rowwise() += bias.matrix().transpose();
+        }
+    }
+
+private:
+    // logp(:, j) = bias_j - |y(:, off:off+d) - M(:, j)|^2 / 2, vectorised along rows
+    void sq_dist_col(Scratch<T>& s, long off, int j, long B) const {
+        auto out = s.logp.col(j).array();
+        out = (s.y.col(off).array() - M(0, j)).square();
+        for (int f = 1; f < d; ++f) out += (s.y.col(off + f).array() - M(f, j)).square();
+        out = bias[j] - T(0.5) * out;
+        (void)B;
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Sufficient statistics
+
+struct Stats {
+    VecD N;       // k      sum of responsibilities
+    MatD S1;      // k x d  sum of gamma x'
+    MatD S2;      // full: d x (k d) sum gamma (x'-a_j)(x'-a_j)^T (lower part);
+                  // tied: d x d sum r x' x'^T (lower part); diag/spherical: k x d sum gamma x'^2
+    double obj = 0;   // sum of w_i * objective_i
+    double wsum = 0;  // sum of w_i
+
+    Stats() = default;
+    Stats(CovType cov, int k, int d) {
+        N.setZero(k);
+        S1.setZero(k, d);
+        if (cov == CovType::Full) S2.setZero(d, (long)k * d);
+        else if (cov == CovType::Tied) S2.setZero(d, d);
+        else S2.setZero(k, d);
+    }
+    static long values(CovType cov, int k, int d) {
+        const long s2 = cov == CovType::Full ? (long)k * d * d : cov == CovType::Tied ? (long)d * d : (long)k * d;
+        return k + (long)k * d + s2;
+    }
+    void add(const Stats& o) {
+        N += o.N;
+        S1 += o.S1;
+        S2 += o.S2;
+        obj += o.obj;
+        wsum += o.wsum;
+    }
+};
+
+// Where a pass gets each row's responsibilities from.
+template <class T>
+struct RespSource {
+    const LogProbModel<T>* model = nullptr;  // E-step under this model ...
+    Algorithm algorithm = Algorithm::Soft;
+    const std::int64_t* labels = nullptr;    // ... or fixed labels (-1: row contributes nothing)
+    bool random = false;                     // ... or uniform random, normalised per row
+    std::uint64_t seed = 0;
+};
+
+// Turns logp (B x k) into responsibilities in place and writes each row's objective:
+// soft: log sum_k exp(logp), hard: max_k logp with a one-hot responsibility.
+template <class T>
+void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
+    const long B = logp.rows();
+    const int k = (int)logp.cols();
+    obj.resize(B);
+    if (alg == Algorithm::Soft) {
+        ArrT<T> mx = logp.col(0).array();
+        for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
+        ArrT<T> sum = ArrT<T>::Zero(B);
+        for (int j = 0; j < k; ++j) {
+            logp.col(j).array() = (logp.col(j).array() - mx).exp();
+            sum += logp.col(j).array();
+        }
+        const ArrT<T> inv = sum.inverse();
+        for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
+        obj = (mx + sum.log()).template cast<double>();
+    } else {
+        for (long i = 0; i < B; ++i) {
+            int best = 0;
+            T bv = logp(i, 0);
+            for (int j = 1; j < k; ++j)
+                if (logp(i, j) > bv) { bv = logp(i, j); best = j; }
+            obj[i] = (double)bv;
+            for (int j = 0; j < k; ++j) logp(i, j) = T(j == best);
+        }
+    }
+}
+
+template <class T>
+void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, bool with_squares) {
+    auto rows = data.rows(r0, B);
+    s.xs.resize(B, data.d);
+    s.xs = rows.rowwise() - c.matrix().transpose();
+    if (with_squares) {
+        s.xx.resize(B, 2L * data.d);
+        s.xx.leftCols(data.d) = s.xs.array().square().matrix();
+        s.xx.rightCols(data.d) = s.xs;
+    }
+}
+
+// Adds one block's contribution (responsibilities in s.logp, centred rows in s.xs) to st.
+// `anchors` (d x k, shifted coordinates) is the point each full-covariance scatter matrix
+// is accumulated around.
+template <class T>
+void accumulate_block(CovType cov, const Scratch<T>& sc, const MatD& anchors, Scratch<T>& s, Stats& st) {
+    const MatT<T>& g = sc.logp;
+    const long B = g.rows();
+    const int k = (int)g.cols(), d = (int)sc.xs.cols();
+    ArrT<T> nk = g.colwise().sum().transpose().array();
+    st.N += nk.template cast<double>().matrix();
+    if (cov == CovType::Diag || cov == CovType::Spherical) {
+        s.small.noalias() = g.transpose() * sc.xx;  // k x 2d: [sum g x'^2, sum g x']
+        st.S2 += s.small.leftCols(d).template cast<double>();
+        st.S1 += s.small.rightCols(d).template cast<double>();
+        return;
+    }
+    s.small.noalias() = g.transpose() * sc.xs;
+    st.S1 += s.small.template cast<double>();
+    s.w.resize(B, d);
+    if (cov == CovType::Tied) {
+        const ArrT<T> r = g.rowwise().sum().array().sqrt();
+        s.w = (sc.xs.array().colwise() * r).matrix();
+        s.small.setZero(d, d);
+        s.small.template selfadjointView<Eigen::Lower>().rankUpdate(s.w.transpose());
+        st.S2 += s.small.template cast<double>();
+        return;
+    }
+    for (int j = 0; j < k; ++j) {
+        if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
+        const Eigen::Matrix<T, 1, Eigen::Dynamic> a = anchors.col(j).transpose().template cast<T>();
+        s.w = ((sc.xs.rowwise() - a).array().colwise() * g.col(j).array().sqrt()).matrix();
+        s.small.setZero(d, d);
+        s.small.template selfadjointView<Eigen::Lower>().rankUpdate(s.w.transpose());
+        st.S2.middleCols((long)j * d, d) += s.small.template cast<double>();
+    }
+}
+
+// One pass over the rows: responsibilities from `src`, statistics accumulated per chunk
+// and reduced in chunk order.
+template <class T>
+Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, const RespSource<T>& src,
+                 const MatD& anchors, int n_threads, const PollFn* poll) {
+    const int d = data.d;
+    const RowPartition part = make_partition(data.n, d, k, Stats::values(cov, k, d));
+    std::vector<Stats> chunk_stats(part.n_chunks);
+    const int nt = resolve_threads(n_threads);
+    std::vector<Scratch<T>> scratch(nt), scratch2(nt);
+    const ArrT<T> cT = c.cast<T>().array();
+    const bool squares = cov == CovType::Diag || cov == CovType::Spherical;
+
+    parallel_for(part.n_chunks, nt, [&](long ci) {
+        Stats st(cov, k, d);
+        Scratch<T>& s = scratch[thread_index()];
+        Scratch<T>& s2 = scratch2[thread_index()];
+        const long b_end = part.chunk_first_block(ci + 1);
+        for (long b = part.chunk_first_block(ci); b < b_end; ++b) {
+            const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+            load_centred_rows(data, cT, r0, B, s, squares);
+            if (src.model) {
+                src.model->log_prob(s, B);
+                responsibilities_from_logp(s.logp, src.algorithm, s.obj);
+            } else {
+                s.logp.setZero(B, k);
+                s.obj.setZero(B);
+                for (long i = 0; i < B; ++i) {
+                    if (src.labels) {
+                        const std::int64_t z = src.labels[r0 + i];
+                        if (z >= 0) s.logp(i, (long)z) = T(1);
+                    } else {
+                        double tot = 0;
+                        for (int j = 0; j < k; ++j) {
+                            s.logp(i, j) = (T)counter_uniform(src.seed, (std::uint64_t)(r0 + i) * k + j);
+                            tot += (double)s.logp(i, j);
+                        }
+                        for (int j = 0; j < k; ++j) s.logp(i, j) = (T)((double)s.logp(i, j) / tot);
+                    }
+                }
+            }
+            if (data.sample_weight) {
+                Eigen::Map<const ArrT<T>> sw(data.sample_weight + r0, B);
+                for (int j = 0; j < k; ++j) s.logp.col(j).array() *= sw;
+                st.obj += (s.obj * sw.template cast<double>()).sum();
+                st.wsum += sw.template cast<double>().sum();
+            } else {
+                st.obj += s.obj.sum();
+                st.wsum += (double)B;
+            }
+            accumulate_block(cov, s, anchors, s2, st);
+        }
+        chunk_stats[ci] = std::move(st);
+    }, poll);
+
+    Stats total = std::move(chunk_stats[0]);
+    for (long ci = 1; ci < part.n_chunks; ++ci) total.add(chunk_stats[ci]);
+    return total;
+}
+
+// ---------------------------------------------------------------------------------------
+// M-step: parameters from statistics (double, shifted means in, original means out)
+
+inline std::string not_pd_message(int component, double reg_covar, bool is_float32) {
+    std::ostringstream os;
+    os << "Fitting the mixture failed: the covariance of "
+       << (component < 0 ? std::string("the tied covariance") : "component " + std::to_string(component))
+       << " is not positive definite (an ill-defined empirical covariance, e.g. from collapsed or "
+          "duplicated samples). Increase reg_covar (now "
+       << reg_covar << "), decrease n_components, or scale the data.";
+    if (is_float32) os << " Passing float64 data instead of float32 can also help.";
+    return os.str();
+}
+
+// Upper-triangular U with U U^T = inverse(cov); throws std::domain_error (-> ValueError)
+// when cov is not positive definite.
+inline RowMatD precision_cholesky_full(const MatD& cov, int component, double reg, bool f32) {
+    Eigen::LLT<MatD> llt(cov);
+    if (llt.info() != Eigen::Success || !cov.allFinite()) throw std::domain_error(not_pd_message(component, reg, f32));
+    const long d = cov.rows();
+    MatD Linv = llt.matrixL().solve(MatD::Identity(d, d));
+    RowMatD U = Linv.transpose();
+    if (!U.allFinite() || (U.diagonal().array() <= 0).any()) throw std::domain_error(not_pd_message(component, reg, f32));
+    return U;
+}
+
+struct MStepOptions {
+    CovType cov;
+    Algorithm algorithm;
+    double reg_covar;
+    double eps;  // machine epsilon of the data type; 10 eps is added to every N_k as sklearn does
+    bool float32;
+};
+
+// `prev` holds the current parameters (original coordinates); in hard EM a component that
+// received no rows keeps them and gets weight 0 (it is dropped for good).
+inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors, const GaussianParams& prev,
+                             const MStepOptions& o, std::vector<int>* dropped = nullptr) {
+    const int k = (int)st.N.size(), d = (int)st.S1.cols();
+    GaussianParams p;
+    p.cov = o.cov;
+    p.k = k;
+    p.d = d;
+    const VecD Neff = st.N.array() + 10 * o.eps;
+    std::vector<bool> keep(k, false);
+    for (int j = 0; j < k; ++j) {
+        keep[j] = o.algorithm == Algorithm::Hard && st.N[j] == 0.0 && prev.means.size() > 0;
+        if (keep[j] && dropped) dropped->push_back(j);
+    }
+    p.weights = Neff;
+    for (int j = 0; j < k; ++j)
+        if (keep[j]) p.weights[j] = 0;
+    p.weights /= p.weights.sum();
+
+    MatD mu_s(k, d);  // shifted means
+    for (int j = 0; j < k; ++j) mu_s.row(j) = st.S1.row(j) / Neff[j];
+    p.means.resize(k, d);
+    for (int j = 0; j < k; ++j) p.means.row(j) = keep[j] ? prev.means.row(j) : RowMatD(mu_s.row(j) + c.transpose());
+
+    const long cs = cov_size(o.cov, k, d);
+    p.covariances.resize(cs);
+    p.prec_chol.resize(cs);
+    const bool has_prev_cov = prev.covariances.size() == cs;
+    if (o.cov == CovType::Full) {
+        for (int j = 0; j < k; ++j) {
+            Eigen::Map<RowMatD> C(p.covariances.data() + (long)j * d * d, d, d);
+            Eigen::Map<RowMatD> Uo(p.prec_chol.data() + (long)j * d * d, d, d);
+            if (keep[j] && has_prev_cov) {
+                C = Eigen::Map<const RowMatD>(prev.covariances.data() + (long)j * d * d, d, d);
+                Uo = Eigen::Map<const RowMatD>(prev.prec_chol.data() + (long)j * d * d, d, d);
+                continue;
+            }
+            MatD S = st.S2.middleCols((long)j * d, d).triangularView<Eigen::Lower>();
+            S = S.selfadjointView<Eigen::Lower>();
+            const VecD delta = mu_s.row(j).transpose() - anchors.col(j);
+            S -= st.N[j] * delta * delta.transpose();
+            S /= Neff[j];
+            S.diagonal().array() += o.reg_covar;
+            C = S;
+            Uo = precision_cholesky_full(S, j, o.reg_covar, o.float32);
+        }
+    } else if (o.cov == CovType::Tied) {
+        MatD S = st.S2.triangularView<Eigen::Lower>();
+        S = S.selfadjointView<Eigen::Lower>();
+        S -= mu_s.transpose() * Neff.asDiagonal() * mu_s;
+        S /= Neff.sum();
+        S.diagonal().array() += o.reg_covar;
+        Eigen::Map<RowMatD>(p.covariances.data(), d, d) = S;
+        Eigen::Map<RowMatD>(p.prec_chol.data(), d, d) = precision_cholesky_full(S, -1, o.reg_covar, o.float32);
+    } else {
+        for (int j = 0; j < k; ++j) {
+            const bool sph = o.cov == CovType::Spherical;
+            if (keep[j] && has_prev_cov) {
+                if (sph) {
+                    p.covariances[j] = prev.covariances[j];
+                    p.prec_chol[j] = prev.prec_chol[j];
+                } else {
+                    for (int f = 0; f < d; ++f) {
+                        p.covariances[(long)j * d + f] = prev.covariances[(long)j * d + f];
+                        p.prec_chol[(long)j * d + f] = prev.prec_chol[(long)j * d + f];
+                    }
+                }
+                continue;
+            }
+            ArrD v = (st.S2.row(j).transpose().array() / Neff[j] - mu_s.row(j).transpose().array().square()) + o.reg_covar;
+            if (sph) v = ArrD::Constant(1, v.mean());
+            for (long f = 0; f < v.size(); ++f) {
+                if (!(v[f] > 0) || !std::isfinite(v[f])) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
+                const long idx = sph ? j : (long)j * d + f;
+                p.covariances[idx] = v[f];
+                p.prec_chol[idx] = 1.0 / std::sqrt(v[f]);
+            }
+        }
+    }
+    return p;
+}
+
+// Anchors for the full-covariance scatter: the current means, shifted (d x k).
+inline MatD shifted_means(const GaussianParams& p, const VecD& c) {
+    MatD a(p.d, p.k);
+    for (int j = 0; j < p.k; ++j) a.col(j) = p.means.row(j).transpose() - c;
+    return a;
+}
+
+// ---------------------------------------------------------------------------------------
+// Public entry points
+
+template <class T>
+VecD column_mean(const DataView<T>& data, int n_threads) {
+    const RowPartition part(data.n, 1024, 64);
+    std::vector<VecD> sums(part.n_chunks, VecD::Zero(data.d));
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+            const long r0 = part.block_begin(b);
+            sums[ci] += data.rows(r0, part.block_end(b) - r0).template cast<double>().colwise().sum().transpose();
+        }
+    });
+    VecD s = VecD::Zero(data.d);
+    for (auto& v : sums) s += v;
+    return s / (double)std::max<long>(1, data.n);
+}
+
+template <class T>
+bool all_finite(const T* x, long size, int n_threads) {
+    const RowPartition part(size, 1 << 16, 256);
+    std::vector<char> ok(part.n_chunks, 1);
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        const long a = part.block_begin(part.chunk_first_block(ci));
+        const long b = std::min(size, part.block_begin(part.chunk_first_block(ci + 1)));
+        ok[ci] = Eigen::Map<const ArrT<T>>(x + a, b - a).allFinite();
+    });
+    for (char v : ok)
+        if (!v) return false;
+    return true;
+}
+
+struct EMOptions {
+    CovType cov = CovType::Full;
+    Algorithm algorithm = Algorithm::Soft;
+    double tol = 1e-3;
+    double reg_covar = 1e-6;
+    int max_iter = 100;
+    int n_threads = 0;
+    double initial_lower_bound = -std::numeric_limits<double>::infinity();
+};
+
+struct EMResult {
+    GaussianParams params;
+    std::vector<double> lower_bounds;
+    bool converged = false;
+    int n_iter = 0;
+    std::vector<int> dropped;  // hard EM: components that became empty
+};
+
+// Called after every iteration with (iteration, change of the objective); may throw.
+using IterCallback = std::function<void(int, double)>;
+
+template <class T>
+EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
+                const IterCallback& on_iter) {
+    const VecD c = column_mean(data, o.n_threads);
+    const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
+                          std::is_same<T, float>::value};
+    EMResult r;
+    r.params = init;
+    double lower_bound = o.initial_lower_bound;
+    for (int it = 1; it <= o.max_iter; ++it) {
+        const LogProbModel<T> model(r.params, c);
+        RespSource<T> src;
+        src.model = &model;
+        src.algorithm = o.algorithm;
+        const MatD anchors = shifted_means(r.params, c);
+        const Stats st = stats_pass(data, c, o.cov, r.params.k, src, anchors, o.n_threads, poll);
+        const double prev = lower_bound;
+        lower_bound = st.obj / st.wsum;
+        r.params = m_step(st, c, anchors, r.params, mo, &r.dropped);
+        r.lower_bounds.push_back(lower_bound);
+        r.n_iter = it;
+        const double change = lower_bound - prev;
+        if (on_iter) on_iter(it, change);
+        if (std::abs(change) < o.tol) {
+            r.converged = true;
+            break;
+        }
+    }
+    return r;
+}
+
+// Initial parameters from fixed responsibilities: labels (-1 = no contribution) or random.
+// Two passes: means first, then the scatter around them.
+template <class T>
+GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovType cov, double reg_covar,
+                                            const std::int64_t* labels, std::uint64_t seed, int n_threads,
+                                            const PollFn* poll) {
+    const int d = data.d;
+    const VecD c = column_mean(data, n_threads);
+    RespSource<T> src;
+    src.labels = labels;
+    src.random = labels == nullptr;
+    src.seed = seed;
+    const MStepOptions mo{cov, Algorithm::Soft, reg_covar, (double)std::numeric_limits<T>::epsilon(),
+                          std::is_same<T, float>::value};
+    GaussianParams none;
+    MatD anchors = MatD::Zero(d, k);
+    GaussianParams p;
+    if (cov == CovType::Full) {  // first pass for the means only
+        const Stats st0 = stats_pass(data, c, CovType::Diag, k, src, anchors, n_threads, poll);
+        for (int j = 0; j < k; ++j) anchors.col(j) = st0.S1.row(j).transpose() / (st0.N[j] + 10 * mo.eps);
+    }
+    const Stats st = stats_pass(data, c, cov, k, src, anchors, n_threads, poll);
+    p = m_step(st, c, anchors, none, mo);
+    // sklearn divides the initial N_k by n rather than by their sum; we normalise to sum 1.
+    return p;
+}
+
+// Per-row outputs under fixed parameters: log p(x) (n), responsibilities (n x k, C order)
+// and/or labels (n); any output pointer may be null.
+template <class T>
+void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, double* log_prob, T* resp,
+              std::int64_t* labels, int n_threads, const PollFn* poll) {
+    const int k = p.k, d = data.d;
+    // A shift that depends on the model only, so a row's result never depends on the batch.
+    const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
+    const LogProbModel<T> model(p, c);
+    const RowPartition part = make_partition(data.n, d, k, 1);
+    const int nt = resolve_threads(n_threads);
+    std::vector<Scratch<T>> scratch(nt);
+    const ArrT<T> cT = c.cast<T>().array();
+    const bool squares = p.cov == CovType::Diag || p.cov == CovType::Spherical;
+    parallel_for(part.n_chunks, nt, [&](long ci) {
+        Scratch<T>& s = scratch[thread_index()];
+        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+            const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+            load_centred_rows(data, cT, r0, B, s, squares);
+            model.log_prob(s, B);
+            if (labels) {
+                for (long i = 0; i < B; ++i) {
+                    Eigen::Index best;
+                    s.logp.row(i).maxCoeff(&best);
+                    labels[r0 + i] = (std::int64_t)best;
+                }
+            }
+            if (log_prob || resp) {
+                responsibilities_from_logp(s.logp, alg, s.obj);
+                if (log_prob)
+                    for (long i = 0; i < B; ++i) log_prob[r0 + i] = s.obj[i];
+                if (resp) Eigen::Map<RowMatT<T>>(resp + r0 * k, B, k) = s.logp;
+            }
+        }
+    }, poll);
+}
+
+// ---------------------------------------------------------------------------------------
+// k-means: greedy k-means++ seeding and Lloyd iterations, for initialisation
+
+template <class T>
+std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t seed, int n_threads,
+                                  const PollFn* poll) {
+    const long n = data.n;
+    const int d = data.d;
+    Xoshiro256 rng(seed);
+    const int trials = 2 + (int)std::log((double)k);
+    const RowPartition part(n, 1024, 64);
+    std::vector<double> d2(n), cum(n);
+    auto dist_to = [&](long r0, long B, long centre) {
+        auto rows = data.rows(r0, B);
+        auto ctr = data.rows(centre, 1);
+        return ((rows.rowwise() - ctr.row(0)).template cast<double>().rowwise().squaredNorm()).eval();
+    };
+    std::vector<long> centres;
+    centres.push_back((long)rng.below((std::uint64_t)n));
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+            const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+            Eigen::Map<VecD>(d2.data() + r0, B) = dist_to(r0, B, centres[0]);
+        }
+    }, poll);
+    std::vector<long> cand(trials);
+    MatD pot(part.n_chunks, trials);
+    while ((int)centres.size() < k) {
+        double total = 0;
+        for (long i = 0; i < n; ++i) cum[i] = total += d2[i];
+        for (int t = 0; t < trials; ++t) {
+            if (total > 0) {
+                const double u = rng.uniform() * total;
+                long idx = (long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+                cand[t] = std::min(idx, n - 1);
+            } else {
+                cand[t] = (long)rng.below((std::uint64_t)n);
+            }
+        }
+        parallel_for(part.n_chunks, n_threads, [&](long ci) {
+            for (int t = 0; t < trials; ++t) pot(ci, t) = 0;
+            for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+                const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+                for (int t = 0; t < trials; ++t)
+                    pot(ci, t) += dist_to(r0, B, cand[t]).array().min(Eigen::Map<ArrD>(d2.data() + r0, B)).sum();
+            }
+        }, poll);
+        int best = 0;
+        double best_pot = std::numeric_limits<double>::infinity();
+        for (int t = 0; t < trials; ++t) {
+            double s = 0;
+            for (long ci = 0; ci < part.n_chunks; ++ci) s += pot(ci, t);
+            if (s < best_pot) { best_pot = s; best = t; }
+        }
+        const long chosen = cand[best];
+        centres.push_back(chosen);
+        parallel_for(part.n_chunks, n_threads, [&](long ci) {
+            for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+                const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+                Eigen::Map<ArrD> dd(d2.data() + r0, B);
+                dd = dd.min(dist_to(r0, B, chosen).array());
+            }
+        }, poll);
+    }
+    return centres;
+}
+
+struct KMeansResult {
+    RowMatD centres;
+    std::vector<std::int64_t> labels;
+    int n_iter = 0;
+};
+
+// Lloyd's algorithm from the given centres; stops when the squared centre shift is at
+// most tol * (mean feature variance), or labels stop changing, or after max_iter. An empty
+// cluster is moved to the farthest point of some chunk. Final labels match the centres.
+template <class T>
+KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter, double tol, int n_threads,
+                          const PollFn* poll) {
+    const long n = data.n;
+    const int d = data.d, k = (int)centres.rows();
+    const VecD c = column_mean(data, n_threads);
+    const RowPartition part(n, 256, 64);
+    const int nt = resolve_threads(n_threads);
+    std::vector<Scratch<T>> scratch(nt);
+    const ArrT<T> cT = c.cast<T>().array();
+    KMeansResult r;
+    r.labels.assign(n, -1);
+    // tolerance relative to the data's mean variance, as scikit-learn's KMeans
+    double var = 0;
+    {
+        std::vector<double> v(part.n_chunks, 0.0);
+        parallel_for(part.n_chunks, nt, [&](long ci) {
+            for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+                const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+                v[ci] += (data.rows(r0, B).template cast<double>().rowwise() - c.transpose()).squaredNorm();
+            }
+        }, poll);
+        for (double x : v) var += x;
+        var /= (double)n * d;
+    }
+    const double tol_abs = tol * var;
+    struct Chunk {
+        MatD sums;
+        VecD counts;
+        long changed = 0;
+        double far_dist = -1;
+        long far_row = -1;
+    };
+    std::vector<Chunk> chunks(part.n_chunks);
+    auto assign = [&](const MatT<T>& cs, const ArrT<T>& cnorm, bool update_stats) {
+        parallel_for(part.n_chunks, nt, [&](long ci) {
+            Chunk& ch = chunks[ci];
+            ch.sums.setZero(k, d);
+            ch.counts.setZero(k);
+            ch.changed = 0;
+            ch.far_dist = -1;
+            ch.far_row = -1;
+            Scratch<T>& s = scratch[thread_index()];
+            for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+                const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+                load_centred_rows(data, cT, r0, B, s, false);
+                s.logp.resize(B, k);
+                s.logp.noalias() = s.xs * cs.transpose();  // B x k
+                const ArrT<T> xn = s.xs.rowwise().squaredNorm().array();
+                for (long i = 0; i < B; ++i) {
+                    int best = 0;
+                    T bv = cnorm[0] - 2 * s.logp(i, 0);
+                    for (int j = 1; j < k; ++j) {
+                        const T v = cnorm[j] - 2 * s.logp(i, j);
+                        if (v < bv) { bv = v; best = j; }
+                    }
+                    if (r.labels[r0 + i] != best) { ++ch.changed; r.labels[r0 + i] = best; }
+                    const double dist = (double)(bv + xn[i]);
+                    if (dist > ch.far_dist) { ch.far_dist = dist; ch.far_row = r0 + i; }
+                    if (update_stats) {
+                        ch.counts[best] += 1;
+                        ch.sums.row(best) += s.xs.row(i).template cast<double>();
+                    }
+                }
+            }
+        }, poll);
+    };
+    RowMatD cs_shift = centres.rowwise() - c.transpose();
+    for (int it = 1; it <= max_iter; ++it) {
+        const MatT<T> cs = cs_shift.cast<T>();
+        const ArrT<T> cnorm = cs.rowwise().squaredNorm().array();
+        assign(cs, cnorm, true);
+        MatD sums = MatD::Zero(k, d);
+        VecD counts = VecD::Zero(k);
+        long changed = 0;
+        for (auto& ch : chunks) { sums += ch.sums; counts += ch.counts; changed += ch.changed; }
+        RowMatD next = cs_shift;
+        std::vector<long> far_rows;
+        {
+            std::vector<std::pair<double, long>> far;
+            for (auto& ch : chunks)
+                if (ch.far_row >= 0) far.push_back({-ch.far_dist, ch.far_row});
+            std::sort(far.begin(), far.end());
+            for (auto& f : far) far_rows.push_back(f.second);
+        }
+        size_t next_far = 0;
+        for (int j = 0; j < k; ++j) {
+            if (counts[j] > 0) next.row(j) = sums.row(j) / counts[j];
+            else if (next_far < far_rows.size())
+                next.row(j) = data.rows(far_rows[next_far++], 1).template cast<double>().row(0) - c.transpose();
+        }
+        const double shift = (next - cs_shift).squaredNorm();
+        cs_shift = next;
+        r.n_iter = it;
+        if (changed == 0 || shift <= tol_abs) break;
+    }
+    const MatT<T> cs = cs_shift.cast<T>();
+    assign(cs, cs.rowwise().squaredNorm().array(), false);
+    r.centres = cs_shift.rowwise() + c.transpose();
+    return r;
+}
+
+}  // namespace genmix
