@@ -1,0 +1,140 @@
+"""Input and parameter checks. Everything here runs before any work starts and raises a
+ValueError or TypeError that names the problem."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _core
+
+
+def _is_sparse(X) -> bool:
+    return hasattr(X, "tocsr") or hasattr(X, "toarray") and hasattr(X, "nnz")
+
+
+def feature_names_of(X):
+    """Column names of a DataFrame-like input when they are all strings, else None."""
+    cols = getattr(X, "columns", None)
+    if cols is None or hasattr(X, "ndim") and getattr(X, "ndim", 2) != 2:
+        return None
+    names = np.asarray(list(cols), dtype=object)
+    if len(names) and all(isinstance(c, str) for c in names):
+        return names
+    return None
+
+
+def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0):
+    """X as a C-contiguous 2-D float array: float32 stays float32, anything else becomes
+    float64 (or the dtype of `dtype_like` when given). Rejects sparse, complex, empty,
+    non-numeric and non-finite input."""
+    if _is_sparse(X):
+        raise TypeError(f"Sparse input is not supported for {name}; convert it with {name}.toarray().")
+    if dtype_like is not None:
+        dtype = np.dtype(dtype_like)
+    else:
+        dtype = getattr(X, "dtype", None)
+        dtype = np.float32 if dtype == np.float32 else np.float64
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} has a complex dtype.")
+    if arr.dtype.kind in "USV":
+        raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        if arr.ndim == 1:
+            raise ValueError(
+                f"Expected 2D array, got 1D array instead: {name}.shape={arr.shape}. Reshape your "
+                "data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
+            )
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    n, d = arr.shape
+    if n < min_samples:
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape={arr.shape}) while a minimum of {min_samples} is required."
+        )
+    if d < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if not _core.all_finite(arr, n_threads):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return arr
+
+
+def check_n_features(estimator, X, reset):
+    """Record (reset=True) or check n_features_in_ and feature_names_in_."""
+    names = feature_names_of(X)
+    n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
+    if reset:
+        estimator.n_features_in_ = n_features
+        if names is not None:
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None and names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {type(estimator).__name__} was fitted with feature names",
+            UserWarning,
+        )
+    elif fitted_names is None and names is not None:
+        warnings.warn(
+            f"X has feature names, but {type(estimator).__name__} was fitted without feature names",
+            UserWarning,
+        )
+    elif fitted_names is not None and not np.array_equal(fitted_names, names):
+        raise ValueError("The feature names should match those that were passed during fit.")
+    if n_features is not None and n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+
+
+# --- parameters -----------------------------------------------------------------------
+
+def check_int(value, name, owner, low=None, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"The '{name}' parameter of {owner} must be an int; got {value!r}.")
+    if low is not None and value < low:
+        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {low}; got {value!r}.")
+
+
+def check_real(value, name, owner, low=None, low_inclusive=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a real number; got {value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"The '{name}' parameter of {owner} must be finite; got {value!r}.")
+    if low is not None and (value < low or (not low_inclusive and value == low)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"The '{name}' parameter of {owner} must be {op} {low}; got {value!r}.")
+
+
+def check_option(value, name, owner, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be one of {sorted(options)}; got {value!r}."
+        )
+
+
+def check_n_threads(value, owner):
+    """None (all cores, respecting OMP_NUM_THREADS) or a positive int; returns the core's 0-or-n form."""
+    check_int(value, "n_threads", owner, low=1, allow_none=True)
+    return 0 if value is None else int(value)
+
+
+def as_float_array(value, name, shape, owner):
+    """A user-supplied parameter array, finite, float64, of the exact shape."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{owner}: '{name}' must be an array of numbers ({exc}).") from None
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{owner}: '{name}' should have the shape {tuple(shape)}, but got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{owner}: '{name}' contains NaN or infinity.")
+    return arr

@@ -1,0 +1,535 @@
+"""Gaussian mixture models fitted by EM in the C++ core."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._base import BaseEstimator, ConvergenceWarning, DensityMixin, check_is_fitted, check_random_state, draw_seed
+from ._validation import (
+    as_float_array,
+    check_array,
+    check_int,
+    check_n_features,
+    check_n_threads,
+    check_option,
+    check_real,
+)
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+ALGORITHMS = ("soft", "hard")
+
+# scikit-learn's KMeans defaults, used by init_params="kmeans"
+_KMEANS_MAX_ITER = 300
+_KMEANS_TOL = 1e-4
+
+
+def _cov_shape(covariance_type, k, d):
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+
+
+def _precisions_cholesky_from_precisions(precisions, covariance_type):
+    """Upper-triangular U with U U^T = precision (the unique one with a positive diagonal)."""
+    if covariance_type in ("diag", "spherical"):
+        return np.sqrt(precisions)
+    flip = lambda a: a[..., ::-1, ::-1]  # noqa: E731 - chol of the flipped matrix, flipped back
+    return flip(np.linalg.cholesky(flip(precisions)))
+
+
+def _covariances_from_precisions_cholesky(prec_chol, covariance_type):
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / prec_chol**2
+    inv_u = np.linalg.inv(prec_chol)  # covariance = (U U^T)^-1 = U^-T U^-1
+    return np.swapaxes(inv_u, -1, -2) @ inv_u
+
+
+def _precisions_from_cholesky(prec_chol, covariance_type):
+    if covariance_type in ("diag", "spherical"):
+        return prec_chol**2
+    return prec_chol @ np.swapaxes(prec_chol, -1, -2)
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture model fitted by soft or hard EM in a multithreaded C++ core.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, defaults, methods and fitted attributes, and from the same starting
+    point the same iterates. Each EM iteration is one streaming pass over the rows that
+    accumulates sufficient statistics, so fitting never allocates an
+    ``(n_samples, n_components)`` array.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        'full': each component has its own covariance matrix; 'tied': all share one;
+        'diag': each has a diagonal covariance; 'spherical': each has one variance.
+    tol : float, default=1e-3
+        EM stops when the objective (mean log-likelihood for soft EM, mean complete-data
+        log-likelihood for hard EM) changes by less than ``tol`` between iterations.
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of every covariance, keeping it
+        positive definite.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the run with the highest final objective is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How the initial responsibilities are chosen: Lloyd's k-means (seeded by
+        k-means++), k-means++ seeds alone, random responsibilities, or random rows.
+        All run in the C++ core.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights (non-negative, summing to 1).
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), shaped by ``covariance_type`` as
+        ``precisions_``; symmetric positive definite (full, tied) or positive.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the initialisation and for :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each further ``fit`` starts from the previous solution (one run,
+        ``n_init`` ignored).
+    verbose : int, default=0
+        0: silent; 1: each initialisation and every ``verbose_interval`` iterations;
+        2: also timings and the change of the objective.
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
+    algorithm : {'soft', 'hard'}, default='soft'
+        'soft': classic EM with responsibilities. 'hard': hard (classification) EM —
+        each row is assigned to its most probable component and the parameters are
+        fitted to those assignments; it maximises the complete-data likelihood. A
+        component that receives no rows in hard EM is dropped: its weight becomes
+        exactly 0, its mean and covariance stay at their last values, and a
+        ``UserWarning`` says so.
+    n_threads : int or None, default=None
+        Threads of the C++ core; None uses all cores (respecting ``OMP_NUM_THREADS``).
+        Results are bit-for-bit the same for any value.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray, shape depends on ``covariance_type``
+    precisions_ : ndarray, same shape as ``covariances_``
+    precisions_cholesky_ : ndarray, same shape as ``covariances_``
+        Upper-triangular ``U`` with ``precision = U @ U.T`` (full, tied), or
+        ``1/sqrt(covariance)`` (diag, spherical).
+    converged_ : bool
+        Whether the best run converged.
+    n_iter_ : int
+        Iterations of the best run.
+    lower_bound_ : float
+        Objective of the best run at its last iteration.
+    lower_bounds_ : list of float
+        The objective at every iteration of the best run (monotone non-decreasing).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        algorithm="soft",
+        n_threads=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.algorithm = algorithm
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_parameters(self):
+        owner = type(self).__name__
+        check_int(self.n_components, "n_components", owner, low=1)
+        check_option(self.covariance_type, "covariance_type", owner, COVARIANCE_TYPES)
+        check_real(self.tol, "tol", owner, low=0.0)
+        check_real(self.reg_covar, "reg_covar", owner, low=0.0)
+        check_int(self.max_iter, "max_iter", owner, low=0)
+        check_int(self.n_init, "n_init", owner, low=1)
+        check_option(self.init_params, "init_params", owner, INIT_PARAMS)
+        check_option(self.algorithm, "algorithm", owner, ALGORITHMS)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"The 'warm_start' parameter of {owner} must be a bool; got {self.warm_start!r}.")
+        check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose,
+                  "verbose", owner, low=0)
+        check_int(self.verbose_interval, "verbose_interval", owner, low=1)
+        check_random_state(self.random_state)
+        return check_n_threads(self.n_threads, owner)
+
+    def _check_initial_parameters(self, n_features):
+        """The user's weights_init / means_init / precisions_init, validated, as float64."""
+        owner = type(self).__name__
+        k, cov = self.n_components, self.covariance_type
+        weights = means = precisions = None
+        if self.weights_init is not None:
+            weights = as_float_array(self.weights_init, "weights_init", (k,), owner)
+            if np.any(weights < 0) or np.any(weights > 1):
+                raise ValueError(f"{owner}: 'weights_init' must lie in [0, 1]; got min {weights.min():.5g}, "
+                                 f"max {weights.max():.5g}.")
+            if not math.isclose(weights.sum(), 1.0, abs_tol=1e-8):
+                raise ValueError(f"{owner}: 'weights_init' must sum to 1; got {weights.sum():.10g}.")
+        if self.means_init is not None:
+            means = as_float_array(self.means_init, "means_init", (k, n_features), owner)
+        if self.precisions_init is not None:
+            precisions = as_float_array(self.precisions_init, "precisions_init", _cov_shape(cov, k, n_features), owner)
+            if cov in ("diag", "spherical"):
+                if np.any(precisions <= 0):
+                    raise ValueError(f"{owner}: 'precisions_init' ({cov}) must be positive.")
+            else:
+                mats = precisions.reshape(-1, n_features, n_features)
+                for j, p in enumerate(mats):
+                    what = "the tied precision" if cov == "tied" else f"precision {j}"
+                    if not np.allclose(p, p.T, rtol=1e-5, atol=1e-8):
+                        raise ValueError(f"{owner}: 'precisions_init': {what} is not symmetric.")
+                    if np.linalg.eigvalsh(p).min() <= 0:
+                        raise ValueError(f"{owner}: 'precisions_init': {what} is not positive definite.")
+        return weights, means, precisions
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None):
+        """Estimate the mixture's parameters by EM.
+
+        Runs ``n_init`` initialisations (one with ``warm_start`` after the first fit) and
+        keeps the parameters of the run with the highest final objective. Emits a
+        ``ConvergenceWarning`` when that run did not converge within ``max_iter``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; float32 is computed in float32, anything else in float64.
+        y : Ignored
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit the model to X and return the most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        Xc = self._fit(X)
+        return self._evaluate(Xc, labels=True)[2]
+
+    def _fit(self, X):
+        n_threads = self._check_parameters()
+        Xc = check_array(X, min_samples=2, n_threads=n_threads)
+        n, d = Xc.shape
+        k = self.n_components
+        if n < k:
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
+        user_init = self._check_initial_parameters(d)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            check_n_features(self, X, reset=False)
+        random_state = check_random_state(self.random_state)
+        verbose = int(self.verbose)
+
+        best = None
+        for init in range(self.n_init if do_init else 1):
+            if verbose:
+                print(f"Initialization {init}")
+            t_init = time.time()
+            if do_init:
+                start = self._initial_parameters(Xc, user_init, random_state, n_threads)
+                prev_bound = -np.inf
+            else:
+                start = {
+                    "weights": self.weights_, "means": self.means_, "covariances": self.covariances_,
+                    "precisions_cholesky": self.precisions_cholesky_,
+                }
+                prev_bound = self.lower_bound_
+            if self.max_iter == 0:
+                run = dict(start, lower_bounds=[], converged=False, n_iter=0, dropped=[])
+                bound = -np.inf
+            else:
+                run = _core.em_fit(
+                    Xc, None, *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
+                    np.asarray(start["covariances"], dtype=np.float64),
+                    np.asarray(start["precisions_cholesky"], dtype=np.float64),
+                    self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
+                    int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
+                )
+                bound = run["lower_bounds"][-1]
+                if verbose:
+                    state = "converged" if run["converged"] else "did not converge"
+                    extra = f". time lapse {time.time() - t_init:.5f}s\t lower bound {bound:.5f}." if verbose >= 2 else "."
+                    print(f"Initialization {state}{extra}")
+            if best is None or bound > best[0]:
+                best = (bound, run)
+
+        bound, run = best
+        if not run["converged"] and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init parameters, "
+                "or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        if run["dropped"]:
+            warnings.warn(
+                f"Hard EM: component(s) {sorted(set(run['dropped']))} received no samples and were dropped "
+                "(weight set to 0, parameters frozen).",
+                UserWarning,
+            )
+        self._set_fitted(run, bound, Xc.dtype)
+        check_n_features(self, X, reset=True)
+        return Xc
+
+    def _set_fitted(self, run, bound, dtype):
+        """Stores all fitted attributes at once, after everything has succeeded."""
+        cov = self.covariance_type
+        prec_chol = np.asarray(run["precisions_cholesky"], dtype=np.float64)
+        covariances = run["covariances"]
+        if covariances is None or np.size(covariances) == 0:
+            covariances = _covariances_from_precisions_cholesky(prec_chol, cov)
+        self.weights_ = np.asarray(run["weights"], dtype=dtype)
+        self.means_ = np.asarray(run["means"], dtype=dtype)
+        self.covariances_ = np.asarray(covariances, dtype=dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = _precisions_from_cholesky(prec_chol, cov).astype(dtype)
+        self.converged_ = bool(run["converged"])
+        self.n_iter_ = int(run["n_iter"])
+        self.lower_bound_ = float(bound)
+        self.lower_bounds_ = [float(b) for b in run["lower_bounds"]]
+
+    def _progress_printer(self, verbose):
+        if not verbose:
+            return None
+        last = [time.time()]
+
+        def report(n_iter, change):
+            if n_iter % self.verbose_interval:
+                return
+            if verbose >= 2:
+                now = time.time()
+                print(f"  Iteration {n_iter}\t time lapse {now - last[0]:.5f}s\t ll change {change:.5f}")
+                last[0] = now
+            else:
+                print(f"  Iteration {n_iter}")
+
+        return report
+
+    def _initial_parameters(self, X, user_init, random_state, n_threads):
+        """Initial weights, means, covariances and precision factors (float64)."""
+        weights_init, means_init, precisions_init = user_init
+        k, cov = self.n_components, self.covariance_type
+        if weights_init is None or means_init is None or precisions_init is None:
+            labels = None
+            seed = draw_seed(random_state)
+            n = X.shape[0]
+            if self.init_params in ("kmeans", "k-means++"):
+                seeds = _core.kmeans_plusplus(X, k, seed, n_threads)
+                if self.init_params == "kmeans":
+                    labels = _core.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER,
+                                                _KMEANS_TOL, n_threads)[0]
+                else:
+                    labels = np.full(n, -1, dtype=np.int64)
+                    labels[seeds] = np.arange(k)
+            elif self.init_params == "random_from_data":
+                labels = np.full(n, -1, dtype=np.int64)
+                labels[random_state.choice(n, size=k, replace=False)] = np.arange(k)
+            params = _core.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads)
+        else:
+            params = {}
+        if weights_init is not None:
+            params["weights"] = weights_init
+        if means_init is not None:
+            params["means"] = means_init
+        if precisions_init is not None:
+            prec_chol = _precisions_cholesky_from_precisions(precisions_init, cov)
+            params["precisions_cholesky"] = prec_chol
+            params["covariances"] = _covariances_from_precisions_cholesky(prec_chol, cov)
+        return params
+
+    # ------------------------------------------------------------------ prediction
+
+    def _validate_for_predict(self, X):
+        check_is_fitted(self, "precisions_cholesky_")
+        check_n_features(self, X, reset=False)
+        Xc = check_array(X, n_threads=check_n_threads(self.n_threads, type(self).__name__))
+        if Xc.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xc.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return Xc
+
+    def _evaluate(self, Xc, log_prob=False, resp=False, labels=False):
+        return _core.evaluate(
+            Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
+            np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
+            log_prob, resp, labels, check_n_threads(self.n_threads, type(self).__name__),
+        )
+
+    def score_samples(self, X):
+        """Log-density of the mixture at each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._evaluate(self._validate_for_predict(X), log_prob=True)[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows of X under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._evaluate(self._validate_for_predict(X), labels=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row (responsibilities).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        return self._evaluate(self._validate_for_predict(X), resp=True)[1]
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        check_is_fitted(self, "precisions_cholesky_")
+        check_int(n_samples, "n_samples", "sample", low=1)
+        rng = check_random_state(self.random_state)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        d = self.means_.shape[1]
+        covs = np.asarray(self.covariances_, dtype=np.float64)
+        parts = []
+        for j, m in enumerate(counts):
+            z = rng.standard_normal(size=(m, d))
+            if self.covariance_type in ("full", "tied"):
+                c = covs[j] if self.covariance_type == "full" else covs
+                z = z @ np.linalg.cholesky(c).T
+            else:
+                z = z * np.sqrt(covs[j])
+            parts.append(self.means_[j] + z)
+        X = np.vstack(parts).astype(np.result_type(self.means_.dtype, np.float64))
+        y = np.repeat(np.arange(len(counts)), counts)
+        return X, y
+
+    # ------------------------------------------------------------------ model selection
+
+    def _n_parameters(self):
+        d = self.means_.shape[1]
+        k = self.n_components
+        cov_params = {
+            "full": k * d * (d + 1) / 2.0,
+            "diag": k * d,
+            "tied": d * (d + 1) / 2.0,
+            "spherical": k,
+        }[self.covariance_type]
+        return int(cov_params + k * d + k - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + 2 * self._n_parameters()
