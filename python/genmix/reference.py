@@ -1,0 +1,507 @@
+"""Plain NumPy reference implementation of EM for Gaussian mixtures.
+
+This module is the test oracle and the NumPy benchmark baseline for the C++
+kernels.  It favours clarity over speed: every step is written out with
+ordinary NumPy operations, looping over the (few) components.
+
+Conventions follow ``sklearn.mixture.GaussianMixture``:
+
+* ``covariance_type`` is one of ``'full'``, ``'tied'``, ``'diag'``,
+  ``'spherical'``.  With ``k`` components and ``d`` features the covariances
+  have shape ``(k, d, d)``, ``(d, d)``, ``(k, d)`` and ``(k,)`` respectively.
+* ``precisions_chol`` has the same shape as the covariances.  For ``'full'``
+  and ``'tied'`` it is the upper-triangular ``U`` with ``precision = U @ U.T``
+  (``U = inv(L).T`` where ``L`` is the lower Cholesky factor of the
+  covariance); for ``'diag'`` and ``'spherical'`` it is ``1 / sqrt(cov)``.
+* ``log N(x | k) = -0.5 * (d * log(2 pi) + ||(x - mu_k) @ U_k||^2)
+  + sum(log(diag(U_k)))``.
+
+Two flavours of EM are provided: ``'soft'`` (ordinary EM, identical to
+scikit-learn) and ``'hard'`` (classification EM: one-hot responsibilities on
+the most probable component; components that receive no sample are dropped,
+i.e. get weight exactly 0 and keep their previous mean and covariance).
+
+All computations happen in the floating dtype of ``X`` (float32 in, float32
+out).  Nothing here keeps global state or prints.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "precisions_cholesky",
+    "precisions_cholesky_from_precisions",
+    "log_gaussian_prob",
+    "e_step",
+    "m_step",
+    "em",
+    "score_samples",
+]
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+ALGORITHMS = ("soft", "hard")
+
+_LOG_2PI = math.log(2.0 * math.pi)  # a Python float: does not upcast float32
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+
+def _check_covariance_type(covariance_type):
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            "covariance_type must be one of %s, got %r"
+            % (COVARIANCE_TYPES, covariance_type)
+        )
+
+
+def _check_algorithm(algorithm):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            "algorithm must be one of %s, got %r" % (ALGORITHMS, algorithm)
+        )
+
+
+def _as_float_2d(X):
+    """Return X as a 2-D floating array (float64 unless already float)."""
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    if X.ndim != 2:
+        raise ValueError("X must be 2-D (n_samples, n_features), got %r" % (X.shape,))
+    return X
+
+
+def _as_dtype(a, dtype):
+    return np.asarray(a).astype(dtype, copy=False)
+
+
+def _logsumexp_rows(a):
+    """log(sum(exp(a), axis=1)), stable, tolerating -inf entries."""
+    a_max = np.max(a, axis=1, keepdims=True)
+    # A row that is entirely -inf would give (-inf) - (-inf) = nan; it cannot
+    # occur for a valid mixture (some weight is > 0 and log N is finite).
+    with np.errstate(under="ignore"):
+        summed = np.sum(np.exp(a - a_max), axis=1)
+    return np.log(summed) + a_max[:, 0]
+
+
+def _log_weights(weights):
+    """log(weights) with log(0) = -inf and no warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(weights)
+
+
+def _covariances_from_precisions_cholesky(precisions_chol, covariance_type):
+    """Inverse of :func:`precisions_cholesky` (used to seed ``em``)."""
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / (precisions_chol * precisions_chol)
+    if covariance_type == "tied":
+        U_inv = np.linalg.inv(precisions_chol)
+        return U_inv.T @ U_inv  # cov = inv(U U^T) = inv(U)^T inv(U)
+    covariances = np.empty_like(precisions_chol)
+    for k in range(precisions_chol.shape[0]):
+        U_inv = np.linalg.inv(precisions_chol[k])
+        covariances[k] = U_inv.T @ U_inv
+    return covariances
+
+
+# ---------------------------------------------------------------------------
+# parametrisation
+
+
+def _upper_precision_cholesky(covariance, what):
+    """U (upper) with inv(covariance) = U @ U.T, for one (d, d) matrix."""
+    d = covariance.shape[0]
+    try:
+        if not np.all(np.isfinite(covariance)):
+            raise np.linalg.LinAlgError("non-finite covariance")
+        L = np.linalg.cholesky(covariance)  # covariance = L @ L.T
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "Cholesky decomposition of the covariance of %s failed: the "
+            "covariance is not (numerically) positive definite. Increase "
+            "reg_covar, reduce the number of components or rescale the data."
+            % what
+        ) from None
+    # precision = inv(L).T @ inv(L), so U = inv(L).T is upper triangular.
+    identity = np.eye(d, dtype=covariance.dtype)
+    return np.linalg.solve(L, identity).T
+
+
+def precisions_cholesky(covariances, covariance_type):
+    """Cholesky factors of the precision matrices from the covariances.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        ``(k, d, d)`` for 'full', ``(d, d)`` for 'tied', ``(k, d)`` for
+        'diag', ``(k,)`` for 'spherical'.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    precisions_chol : ndarray
+        Same shape and dtype as ``covariances``.  Upper-triangular ``U`` with
+        ``U @ U.T = inv(cov)`` for 'full'/'tied', ``1 / sqrt(cov)`` otherwise.
+
+    Raises
+    ------
+    ValueError
+        If a covariance is not positive definite; the message names the
+        offending component.
+    """
+    _check_covariance_type(covariance_type)
+    covariances = np.asarray(covariances)
+    if covariance_type == "full":
+        result = np.empty_like(covariances)
+        for k in range(covariances.shape[0]):
+            result[k] = _upper_precision_cholesky(covariances[k], "component %d" % k)
+        return result
+    if covariance_type == "tied":
+        return _upper_precision_cholesky(covariances, "the tied covariance")
+    # diag / spherical
+    bad = ~(covariances > 0) | ~np.isfinite(covariances)
+    if np.any(bad):
+        k = int(np.argwhere(bad)[0][0])
+        raise ValueError(
+            "covariance of component %d is not positive (or not finite). "
+            "Increase reg_covar, reduce the number of components or rescale "
+            "the data." % k
+        )
+    return 1.0 / np.sqrt(covariances)
+
+
+def _flip_rows_and_columns(matrix):
+    return matrix[::-1, ::-1]
+
+
+def _upper_cholesky_of_precision(precision):
+    """U (upper) with precision = U @ U.T, computed from the precision itself.
+
+    With J the exchange matrix, chol(J P J) = L gives P = (J L J)(J L J)^T and
+    J L J is upper triangular (same construction as scikit-learn).
+    """
+    L = np.linalg.cholesky(_flip_rows_and_columns(precision))
+    return np.ascontiguousarray(_flip_rows_and_columns(L))
+
+
+def precisions_cholesky_from_precisions(precisions, covariance_type):
+    """Cholesky factors of the precision matrices from the precisions.
+
+    Parameters
+    ----------
+    precisions : ndarray
+        Precision (inverse covariance) parameters, shaped like the covariances.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    precisions_chol : ndarray
+        Upper-triangular ``U`` with ``U @ U.T = precision`` for 'full'/'tied',
+        ``sqrt(precision)`` for 'diag'/'spherical'.
+    """
+    _check_covariance_type(covariance_type)
+    precisions = np.asarray(precisions)
+    if covariance_type == "full":
+        result = np.empty_like(precisions)
+        for k in range(precisions.shape[0]):
+            result[k] = _upper_cholesky_of_precision(precisions[k])
+        return result
+    if covariance_type == "tied":
+        return _upper_cholesky_of_precision(precisions)
+    return np.sqrt(precisions)
+
+
+# ---------------------------------------------------------------------------
+# densities and E-step
+
+
+def log_gaussian_prob(X, means, precisions_chol, covariance_type):
+    """Log density of every sample under every Gaussian component.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    means : ndarray of shape (k, d)
+    precisions_chol : ndarray
+        See :func:`precisions_cholesky`.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    log_prob : ndarray of shape (n, k), dtype of X
+        ``log N(x_i | mu_k, Sigma_k)``.
+    """
+    _check_covariance_type(covariance_type)
+    X = _as_float_2d(X)
+    dtype = X.dtype
+    means = _as_dtype(means, dtype)
+    precisions_chol = _as_dtype(precisions_chol, dtype)
+    n, d = X.shape
+    n_components = means.shape[0]
+
+    log_prob = np.empty((n, n_components), dtype=dtype)
+    for k in range(n_components):
+        diff = X - means[k]
+        if covariance_type in ("full", "tied"):
+            U = precisions_chol[k] if covariance_type == "full" else precisions_chol
+            y = diff @ U
+            log_det = np.sum(np.log(np.diagonal(U)))
+        elif covariance_type == "diag":
+            y = diff * precisions_chol[k]
+            log_det = np.sum(np.log(precisions_chol[k]))
+        else:  # spherical
+            y = diff * precisions_chol[k]
+            log_det = d * np.log(precisions_chol[k])
+        mahalanobis_sq = np.sum(y * y, axis=1)
+        log_prob[:, k] = -0.5 * (d * _LOG_2PI + mahalanobis_sq) + log_det
+    return log_prob
+
+
+def _weighted_log_prob(X, weights, means, precisions_chol, covariance_type):
+    X = _as_float_2d(X)
+    log_w = _log_weights(_as_dtype(weights, X.dtype))
+    return log_gaussian_prob(X, means, precisions_chol, covariance_type) + log_w
+
+
+def e_step(X, weights, means, precisions_chol, covariance_type, algorithm="soft"):
+    """E-step: objective at the given parameters and responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    weights : ndarray of shape (k,)
+        Mixture weights; zero weights (dropped components) are allowed.
+    means : ndarray of shape (k, d)
+    precisions_chol : ndarray
+        See :func:`precisions_cholesky`.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    algorithm : {'soft', 'hard'}, default='soft'
+        'soft': objective is the mean log-likelihood
+        ``mean_i logsumexp_k(log w_k + log N(x_i | k))`` and the
+        responsibilities are the posterior probabilities.
+        'hard': objective is the per-sample complete-data log-likelihood
+        ``mean_i max_k(log w_k + log N(x_i | k))`` and the responsibilities
+        are one-hot on the argmax (ties go to the lowest index).
+
+    Returns
+    -------
+    objective : NumPy floating scalar of the dtype of X
+    resp : ndarray of shape (n, k), dtype of X
+    """
+    _check_algorithm(algorithm)
+    X = _as_float_2d(X)
+    weighted = _weighted_log_prob(X, weights, means, precisions_chol, covariance_type)
+    n, n_components = weighted.shape
+
+    if algorithm == "soft":
+        log_norm = _logsumexp_rows(weighted)
+        with np.errstate(under="ignore"):
+            resp = np.exp(weighted - log_norm[:, np.newaxis])
+        return np.mean(log_norm), resp
+
+    labels = np.argmax(weighted, axis=1)
+    resp = np.zeros((n, n_components), dtype=X.dtype)
+    resp[np.arange(n), labels] = 1
+    best = weighted[np.arange(n), labels]
+    return np.mean(best), resp
+
+
+def score_samples(X, weights, means, precisions_chol, covariance_type):
+    """Log-likelihood of each sample under the mixture.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    weights, means, precisions_chol, covariance_type
+        Mixture parameters, see :func:`e_step`.
+
+    Returns
+    -------
+    log_prob : ndarray of shape (n,), dtype of X
+        ``log p(x_i) = logsumexp_k(log w_k + log N(x_i | k))``.
+    """
+    X = _as_float_2d(X)
+    weighted = _weighted_log_prob(X, weights, means, precisions_chol, covariance_type)
+    return _logsumexp_rows(weighted)
+
+
+# ---------------------------------------------------------------------------
+# M-step
+
+
+def _scatter(X, resp_k, mean_k):
+    """sum_i resp_ik (x_i - mu_k)(x_i - mu_k)^T, exactly symmetric."""
+    diff = X - mean_k
+    scatter = (resp_k[:, np.newaxis] * diff).T @ diff
+    return 0.5 * (scatter + scatter.T)
+
+
+def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
+    """M-step: maximum-likelihood parameters given responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    resp : ndarray of shape (n, k)
+        Responsibilities (soft posteriors or one-hot hard assignments).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    previous : tuple (means, covariances) or None, default=None
+        If given, a component whose responsibilities sum to exactly 0 is
+        dropped: its weight is set to exactly 0 and its mean and covariance
+        are copied from ``previous`` (hard EM).  If None, the plain
+        scikit-learn formulas are applied to every component.
+
+    Returns
+    -------
+    weights : ndarray of shape (k,)
+    means : ndarray of shape (k, d)
+    covariances : ndarray
+        Shape depends on ``covariance_type``.
+    precisions_chol : ndarray
+        See :func:`precisions_cholesky`.
+    """
+    _check_covariance_type(covariance_type)
+    X = _as_float_2d(X)
+    dtype = X.dtype
+    resp = _as_dtype(resp, dtype)
+    reg = dtype.type(reg_covar)
+    n_components = resp.shape[1]
+    d = X.shape[1]
+
+    nk_raw = np.sum(resp, axis=0)
+    nk = nk_raw + 10 * np.finfo(dtype).eps
+    means = (resp.T @ X) / nk[:, np.newaxis]
+
+    if previous is not None:
+        dropped = nk_raw == 0
+        prev_means = _as_dtype(previous[0], dtype)
+        prev_covariances = _as_dtype(previous[1], dtype)
+        means[dropped] = prev_means[dropped]
+        nk = np.where(dropped, dtype.type(0), nk)
+    else:
+        dropped = np.zeros(n_components, dtype=bool)
+
+    if covariance_type == "tied":
+        # one covariance shared by all components: pooled within-component scatter
+        covariances = np.zeros((d, d), dtype=dtype)
+        for k in range(n_components):
+            if not dropped[k]:
+                covariances += _scatter(X, resp[:, k], means[k])
+        covariances /= np.sum(nk)
+        covariances.flat[:: d + 1] += reg
+    else:
+        shape = {
+            "full": (n_components, d, d),
+            "diag": (n_components, d),
+            "spherical": (n_components,),
+        }[covariance_type]
+        covariances = np.empty(shape, dtype=dtype)
+        for k in range(n_components):
+            if dropped[k]:
+                covariances[k] = prev_covariances[k]
+            elif covariance_type == "full":
+                covariance = _scatter(X, resp[:, k], means[k]) / nk[k]
+                covariance.flat[:: d + 1] += reg
+                covariances[k] = covariance
+            else:
+                diff = X - means[k]
+                variances = (resp[:, k] @ (diff * diff)) / nk[k] + reg
+                if covariance_type == "diag":
+                    covariances[k] = variances
+                else:  # spherical: one variance, the mean over features
+                    covariances[k] = np.mean(variances)
+
+    weights = nk / np.sum(nk)
+    return weights, means, covariances, precisions_cholesky(covariances, covariance_type)
+
+
+# ---------------------------------------------------------------------------
+# EM loop
+
+
+def em(
+    X,
+    weights,
+    means,
+    precisions_chol,
+    covariance_type,
+    algorithm="soft",
+    n_iter=10,
+    reg_covar=1e-6,
+    tol=None,
+):
+    """Run EM from the given parameters.
+
+    One iteration evaluates the objective and responsibilities at the current
+    parameters (E-step) and then re-estimates the parameters (M-step).  The
+    objective recorded for iteration ``t`` is therefore the one at the
+    parameters *before* that iteration's M-step, as in scikit-learn's
+    ``lower_bounds_``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    weights : ndarray of shape (k,)
+    means : ndarray of shape (k, d)
+    precisions_chol : ndarray
+        See :func:`precisions_cholesky`.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    algorithm : {'soft', 'hard'}, default='soft'
+        See :func:`e_step`.  Hard EM drops components that receive no sample.
+    n_iter : int, default=10
+        Maximum number of iterations.
+    reg_covar : float, default=1e-6
+    tol : float or None, default=None
+        If given, stop after the first iteration ``t`` with
+        ``|objective_t - objective_(t-1)| < tol`` (``objective_0 = -inf``).
+
+    Returns
+    -------
+    result : dict
+        ``weights``, ``means``, ``covariances``, ``precisions_chol`` (final
+        parameters), ``lower_bounds`` (list of objectives, one per
+        iteration), ``n_iter`` (iterations run) and ``converged`` (bool).
+    """
+    _check_covariance_type(covariance_type)
+    _check_algorithm(algorithm)
+    X = _as_float_2d(X)
+    dtype = X.dtype
+    weights = _as_dtype(weights, dtype)
+    means = _as_dtype(means, dtype)
+    precisions_chol = _as_dtype(precisions_chol, dtype)
+    covariances = _covariances_from_precisions_cholesky(precisions_chol, covariance_type)
+
+    lower_bounds = []
+    converged = False
+    objective = -np.inf
+    iterations = 0
+    for iterations in range(1, n_iter + 1):
+        previous_objective = objective
+        objective, resp = e_step(
+            X, weights, means, precisions_chol, covariance_type, algorithm
+        )
+        previous = (means, covariances) if algorithm == "hard" else None
+        weights, means, covariances, precisions_chol = m_step(
+            X, resp, covariance_type, reg_covar=reg_covar, previous=previous
+        )
+        lower_bounds.append(objective)
+        if tol is not None and abs(objective - previous_objective) < tol:
+            converged = True
+            break
+
+    return {
+        "weights": weights,
+        "means": means,
+        "covariances": covariances,
+        "precisions_chol": precisions_chol,
+        "lower_bounds": lower_bounds,
+        "n_iter": iterations,
+        "converged": converged,
+    }
