@@ -22,6 +22,7 @@
 
 #include "genmix/parallel.hpp"
 #include "genmix/rng.hpp"
+#include "genmix/vmath.hpp"
 
 namespace genmix {
 
@@ -79,6 +80,25 @@ struct DataView {
 
 inline long block_rows(int /*d*/, int /*k*/) { return 256; }
 
+// d rounded up to whole SIMD vectors: the row stride of the full-covariance kernels.
+inline int padded_width(int d, int lanes) { return (d + lanes - 1) / lanes * lanes; }
+
+// Below this many features, coefficient-wise products beat GEMM (whose packing dominates).
+constexpr int kSmallD = 8;
+
+// w^T w (lower triangle at least) added to the d x d `out`.
+template <class T>
+void add_gram(const MatT<T>& w, MatT<T>& tmp, Eigen::Ref<MatD> out) {
+    const long d = w.cols();
+    if (d <= kSmallD) {
+        tmp.noalias() = w.transpose().lazyProduct(w);
+    } else {
+        tmp.setZero(d, d);
+        tmp.template selfadjointView<Eigen::Lower>().rankUpdate(w.transpose());
+    }
+    out += tmp.template cast<double>();
+}
+
 // Chunks bound the determinism-preserving per-chunk accumulators to about 32 MB.
 inline RowPartition make_partition(long n, int d, int k, long stats_values) {
     const long block = block_rows(d, k);
@@ -96,9 +116,11 @@ inline int thread_index() {
 
 template <class T>
 struct Scratch {
-    MatT<T> xs;     // B x d       centred rows
+    RowMatT<T> xs;  // B x d       centred rows (tied, diag, spherical, k-means)
+    ArrT<T> xp;     // B x dp      centred rows, zero padded to whole SIMD vectors (full)
+    ArrT<T> sbuf;   // d x dp      one block's scatter matrix (full)
     MatT<T> xx;     // B x 2d      [x'^2, x'] (diag, spherical)
-    MatT<T> y;      // B x (g d)   rows times precision factors (full, tied)
+    MatT<T> y;      // B x d       rows times the tied precision factor
     MatT<T> logp;   // B x k       log w_k + log N(x | k), then responsibilities
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
@@ -111,26 +133,38 @@ struct Scratch {
 template <class T>
 struct LogProbModel {
     CovType cov;
-    int k, d, group;
-    MatT<T> U;     // full: d x (k d), column block j = U_j;  tied: d x d
-    MatT<T> M;     // full, tied: d x k, column j = ((mu_j - c) U_j)^T
+    int k, d;
+    int dp;        // full: d rounded up to whole SIMD vectors
+    ArrT<T> Upad;  // full: k blocks of d x dp, row-major U_j zero padded (triangular_quad)
+    ArrT<T> Mpad;  // full: k blocks of dp, (mu_j - c) U_j zero padded
+    MatT<T> U;     // tied: d x d
+    MatT<T> M;     // tied: d x k, column j = ((mu_j - c) U)^T
     MatT<T> W;     // diag, spherical: 2d x k, rows [-P/2 ; (mu - c) P]
     ArrT<T> bias;  // k: log w + log det U - d/2 log 2 pi (- (mu-c)^2 P / 2 for diag)
 
     LogProbModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d), bias(p.k) {
-        // components per GEMM so that the B x (group d) product stays about 256 KB
-        group = (int)std::max<long>(1, std::min<long>(k, (32768L) / ((long)block_rows(d, k) * d)));
         const double half_log2pi_d = 0.5 * d * kLog2Pi;
+        const int lanes = Simd<T>::lanes;
+        dp = padded_width(d, lanes);
         if (cov == CovType::Full || cov == CovType::Tied) {
-            const int nU = cov == CovType::Full ? k : 1;
-            U.resize(d, (long)nU * d);
-            M.resize(d, k);
+            if (cov == CovType::Full) {
+                Upad.setZero((long)k * d * dp);
+                Mpad.setZero((long)k * dp);
+            } else {
+                U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d).cast<T>();
+                M.resize(d, k);
+            }
             for (int j = 0; j < k; ++j) {
-                const int u = cov == CovType::Full ? j : 0;
-                Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (long)u * d * d, d, d);
-                if (j < nU) U.middleCols((long)j * d, d) = Uj.cast<T>();
-                VecD mc = (p.means.row(j).transpose() - c);
-                M.col(j) = (Uj.transpose() * mc).cast<T>();
+                const long u = cov == CovType::Full ? j : 0;
+                Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + u * d * d, d, d);
+                const VecD m = Uj.transpose() * (p.means.row(j).transpose() - c);
+                if (cov == CovType::Full) {
+                    for (int f = 0; f < d; ++f)
+                        for (int g = f; g < d; ++g) Upad[((long)j * d + f) * dp + g] = (T)Uj(f, g);
+                    for (int g = 0; g < d; ++g) Mpad[(long)j * dp + g] = (T)m[g];
+                } else {
+                    M.col(j) = m.cast<T>();
+                }
                 bias[j] = (T)(std::log(p.weights[j]) + Uj.diagonal().array().log().sum() - half_log2pi_d);
             }
         } else {
@@ -154,16 +188,14 @@ struct LogProbModel {
     void log_prob(Scratch<T>& s, long B) const {
         s.logp.resize(B, k);
         if (cov == CovType::Full) {
-            s.y.resize(B, (long)group * d);
-            for (int g0 = 0; g0 < k; g0 += group) {
-                const int gk = std::min(group, k - g0);
-                s.y.leftCols((long)gk * d).noalias() = s.xs * U.middleCols((long)g0 * d, (long)gk * d);
-                for (int jj = 0; jj < gk; ++jj) sq_dist_col(s, (long)jj * d, g0 + jj, B);
-            }
+            for (int j = 0; j < k; ++j)
+                triangular_quad(s.xp.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
+                                bias[j], s.logp.data() + (long)j * B, 1);
         } else if (cov == CovType::Tied) {
             s.y.resize(B, d);
-            s.y.noalias() = s.xs * U;
-            for (int j = 0; j < k; ++j) sq_dist_col(s, 0, j, B);
+            if (d <= kSmallD) s.y.noalias() = s.xs.lazyProduct(U);
+            else s.y.noalias() = s.xs * U;
+            for (int j = 0; j < k; ++j) sq_dist_col(s, j);
         } else {
             s.logp.noalias() = s.xx * W;
             s.logp.rowwise() += bias.matrix().transpose();
@@ -171,13 +203,12 @@ struct LogProbModel {
     }
 
 private:
-    // logp(:, j) = bias_j - |y(:, off:off+d) - M(:, j)|^2 / 2, vectorised along rows
-    void sq_dist_col(Scratch<T>& s, long off, int j, long B) const {
+    // logp(:, j) = bias_j - |y - M(:, j)|^2 / 2, vectorised along rows
+    void sq_dist_col(Scratch<T>& s, int j) const {
         auto out = s.logp.col(j).array();
-        out = (s.y.col(off).array() - M(0, j)).square();
-        for (int f = 1; f < d; ++f) out += (s.y.col(off + f).array() - M(f, j)).square();
+        out = (s.y.col(0).array() - M(0, j)).square();
+        for (int f = 1; f < d; ++f) out += (s.y.col(f).array() - M(f, j)).square();
         out = bias[j] - T(0.5) * out;
-        (void)B;
     }
 };
 
@@ -233,11 +264,10 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
     if (alg == Algorithm::Soft) {
         ArrT<T> mx = logp.col(0).array();
         for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
-        ArrT<T> sum = ArrT<T>::Zero(B);
-        for (int j = 0; j < k; ++j) {
-            logp.col(j).array() = (logp.col(j).array() - mx).exp();
-            sum += logp.col(j).array();
-        }
+        logp.array().colwise() -= mx;
+        exp_inplace(logp.data(), B * k);
+        ArrT<T> sum = logp.col(0).array();
+        for (int j = 1; j < k; ++j) sum += logp.col(j).array();
         const ArrT<T> inv = sum.inverse();
         for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
         obj = (mx + sum.log()).template cast<double>();
@@ -254,51 +284,71 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
 }
 
 template <class T>
-void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, bool with_squares) {
+Eigen::Map<const RowMatT<T>, 0, Eigen::OuterStride<>> padded_rows(const Scratch<T>& s, long B, int d, int dp) {
+    return {s.xp.data(), B, d, Eigen::OuterStride<>(dp)};
+}
+
+// Centres rows [r0, r0 + B) on c into the layout the covariance type's kernels read.
+template <class T>
+void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, CovType cov) {
+    const int d = data.d;
     auto rows = data.rows(r0, B);
-    s.xs.resize(B, data.d);
+    if (cov == CovType::Full) {
+        const int dp = padded_width(d, Simd<T>::lanes);
+        s.xp.resize(B * dp);
+        Eigen::Map<RowMatT<T>> xp(s.xp.data(), B, dp);
+        xp.leftCols(d) = rows.rowwise() - c.matrix().transpose();
+        xp.rightCols(dp - d).setZero();
+        return;
+    }
+    s.xs.resize(B, d);
     s.xs = rows.rowwise() - c.matrix().transpose();
-    if (with_squares) {
-        s.xx.resize(B, 2L * data.d);
-        s.xx.leftCols(data.d) = s.xs.array().square().matrix();
-        s.xx.rightCols(data.d) = s.xs;
+    if (cov == CovType::Diag || cov == CovType::Spherical) {
+        s.xx.resize(B, 2L * d);
+        s.xx.leftCols(d) = s.xs.array().square().matrix();
+        s.xx.rightCols(d) = s.xs;
     }
 }
 
-// Adds one block's contribution (responsibilities in s.logp, centred rows in s.xs) to st.
-// `anchors` (d x k, shifted coordinates) is the point each full-covariance scatter matrix
-// is accumulated around.
+// Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
+// `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
+// scatter matrix is accumulated around.
 template <class T>
-void accumulate_block(CovType cov, const Scratch<T>& sc, const MatD& anchors, Scratch<T>& s, Stats& st) {
+void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
     const MatT<T>& g = sc.logp;
     const long B = g.rows();
-    const int k = (int)g.cols(), d = (int)sc.xs.cols();
+    const int k = (int)g.cols();
     ArrT<T> nk = g.colwise().sum().transpose().array();
     st.N += nk.template cast<double>().matrix();
+    if (cov == CovType::Full) {
+        const int dp = (int)anchors.rows();
+        const auto xs = padded_rows(sc, B, d, dp);
+        if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(xs);
+        else s.small.noalias() = g.transpose() * xs;
+        st.S1 += s.small.template cast<double>();
+        for (int j = 0; j < k; ++j) {
+            if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
+            s.sbuf.setZero((long)d * dp);
+            weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
+            // row-major d x dp upper part == column-major dp x d lower part
+            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+        }
+        return;
+    }
     if (cov == CovType::Diag || cov == CovType::Spherical) {
         s.small.noalias() = g.transpose() * sc.xx;  // k x 2d: [sum g x'^2, sum g x']
         st.S2 += s.small.leftCols(d).template cast<double>();
         st.S1 += s.small.rightCols(d).template cast<double>();
         return;
     }
-    s.small.noalias() = g.transpose() * sc.xs;
+    if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(sc.xs);
+    else s.small.noalias() = g.transpose() * sc.xs;
     st.S1 += s.small.template cast<double>();
     s.w.resize(B, d);
     if (cov == CovType::Tied) {
         const ArrT<T> r = g.rowwise().sum().array().sqrt();
         s.w = (sc.xs.array().colwise() * r).matrix();
-        s.small.setZero(d, d);
-        s.small.template selfadjointView<Eigen::Lower>().rankUpdate(s.w.transpose());
-        st.S2 += s.small.template cast<double>();
-        return;
-    }
-    for (int j = 0; j < k; ++j) {
-        if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
-        const Eigen::Matrix<T, 1, Eigen::Dynamic> a = anchors.col(j).transpose().template cast<T>();
-        s.w = ((sc.xs.rowwise() - a).array().colwise() * g.col(j).array().sqrt()).matrix();
-        s.small.setZero(d, d);
-        s.small.template selfadjointView<Eigen::Lower>().rankUpdate(s.w.transpose());
-        st.S2.middleCols((long)j * d, d) += s.small.template cast<double>();
+        add_gram(s.w, s.small, st.S2);
     }
 }
 
@@ -313,7 +363,8 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
     const int nt = resolve_threads(n_threads);
     std::vector<Scratch<T>> scratch(nt), scratch2(nt);
     const ArrT<T> cT = c.cast<T>().array();
-    const bool squares = cov == CovType::Diag || cov == CovType::Spherical;
+    MatT<T> anchors_pad = MatT<T>::Zero(padded_width(d, Simd<T>::lanes), k);
+    anchors_pad.topRows(d) = anchors.cast<T>();
 
     parallel_for(part.n_chunks, nt, [&](long ci) {
         Stats st(cov, k, d);
@@ -322,7 +373,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
         const long b_end = part.chunk_first_block(ci + 1);
         for (long b = part.chunk_first_block(ci); b < b_end; ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-            load_centred_rows(data, cT, r0, B, s, squares);
+            load_centred_rows(data, cT, r0, B, s, cov);
             if (src.model) {
                 src.model->log_prob(s, B);
                 responsibilities_from_logp(s.logp, src.algorithm, s.obj);
@@ -352,7 +403,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                 st.obj += s.obj.sum();
                 st.wsum += (double)B;
             }
-            accumulate_block(cov, s, anchors, s2, st);
+            accumulate_block(cov, d, s, anchors_pad, s2, st);
         }
         chunk_stats[ci] = std::move(st);
     }, poll);
@@ -610,12 +661,11 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
     const int nt = resolve_threads(n_threads);
     std::vector<Scratch<T>> scratch(nt);
     const ArrT<T> cT = c.cast<T>().array();
-    const bool squares = p.cov == CovType::Diag || p.cov == CovType::Spherical;
     parallel_for(part.n_chunks, nt, [&](long ci) {
         Scratch<T>& s = scratch[thread_index()];
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-            load_centred_rows(data, cT, r0, B, s, squares);
+            load_centred_rows(data, cT, r0, B, s, p.cov);
             model.log_prob(s, B);
             if (labels) {
                 for (long i = 0; i < B; ++i) {
@@ -755,7 +805,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
             Scratch<T>& s = scratch[thread_index()];
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-                load_centred_rows(data, cT, r0, B, s, false);
+                load_centred_rows(data, cT, r0, B, s, CovType::Tied);  // plain centred rows
                 s.logp.resize(B, k);
                 s.logp.noalias() = s.xs * cs.transpose();  // B x k
                 const ArrT<T> xn = s.xs.rowwise().squaredNorm().array();
