@@ -118,6 +118,9 @@ template <class T>
 struct Scratch {
     RowMatT<T> xs;  // B x d       centred rows (tied, diag, spherical, k-means)
     ArrT<T> xp;     // B x dp      centred rows, zero padded to whole SIMD vectors (full)
+    MatT<T> xc;     // B x d       centred rows, column-major (full with d <= kSmallD)
+    MatT<T> z;      // B x d       rows minus an anchor (full with d <= kSmallD)
+    ArrT<T> tmp;    // B
     ArrT<T> sbuf;   // d x dp      one block's scatter matrix (full)
     MatT<T> xx;     // B x 2d      [x'^2, x'] (diag, spherical)
     MatT<T> y;      // B x d       rows times the tied precision factor
@@ -187,7 +190,20 @@ struct LogProbModel {
     // logp (B x k) = log w_k + log N(x_i | k) for the centred rows in s.xs.
     void log_prob(Scratch<T>& s, long B) const {
         s.logp.resize(B, k);
-        if (cov == CovType::Full) {
+        if (cov == CovType::Full && d <= kSmallD) {
+            // few features: work down the columns, vectorised along the rows
+            for (int j = 0; j < k; ++j) {
+                const T* Uj = Upad.data() + (long)j * d * dp;
+                auto out = s.logp.col(j).array();
+                out.setZero();
+                for (int g = 0; g < d; ++g) {
+                    s.tmp = s.xc.col(0).array() * Uj[g] - Mpad[(long)j * dp + g];
+                    for (int f = 1; f <= g; ++f) s.tmp += s.xc.col(f).array() * Uj[(long)f * dp + g];
+                    out += s.tmp.square();
+                }
+                out = bias[j] - T(0.5) * out;
+            }
+        } else if (cov == CovType::Full) {
             for (int j = 0; j < k; ++j)
                 triangular_quad(s.xp.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
                                 bias[j], s.logp.data() + (long)j * B, 1);
@@ -293,6 +309,11 @@ template <class T>
 void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, CovType cov) {
     const int d = data.d;
     auto rows = data.rows(r0, B);
+    if (cov == CovType::Full && d <= kSmallD) {
+        s.xc.resize(B, d);
+        s.xc = rows.rowwise() - c.matrix().transpose();
+        return;
+    }
     if (cov == CovType::Full) {
         const int dp = padded_width(d, Simd<T>::lanes);
         s.xp.resize(B * dp);
@@ -320,11 +341,22 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
     const int k = (int)g.cols();
     ArrT<T> nk = g.colwise().sum().transpose().array();
     st.N += nk.template cast<double>().matrix();
+    if (cov == CovType::Full && d <= kSmallD) {
+        s.small.noalias() = g.transpose().lazyProduct(sc.xc);
+        st.S1 += s.small.template cast<double>();
+        for (int j = 0; j < k; ++j) {
+            if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
+            s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
+            for (int f = 0; f < d; ++f) {
+                s.tmp = g.col(j).array() * s.z.col(f).array();
+                for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
+            }
+        }
+        return;
+    }
     if (cov == CovType::Full) {
         const int dp = (int)anchors.rows();
-        const auto xs = padded_rows(sc, B, d, dp);
-        if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(xs);
-        else s.small.noalias() = g.transpose() * xs;
+        s.small.noalias() = g.transpose() * padded_rows(sc, B, d, dp);
         st.S1 += s.small.template cast<double>();
         for (int j = 0; j < k; ++j) {
             if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
