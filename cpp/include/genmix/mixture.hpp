@@ -122,7 +122,7 @@ struct Scratch {
     MatT<T> z;      // B x d       rows minus an anchor (full with d <= kSmallD)
     ArrT<T> tmp;    // B
     ArrT<T> sbuf;   // d x dp      one block's scatter matrix (full)
-    MatT<T> xx;     // B x 2d      [x'^2, x'] (diag, spherical)
+    MatT<T> xx;     // B x 2d+1    [x'^2, x', 1] (diag, spherical)
     MatT<T> y;      // B x d       rows times the tied precision factor
     MatT<T> logp;   // B x k       log w_k + log N(x | k), then responsibilities
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
@@ -142,7 +142,7 @@ struct LogProbModel {
     ArrT<T> Mpad;  // full: k blocks of dp, (mu_j - c) U_j zero padded
     MatT<T> U;     // tied: d x d
     MatT<T> M;     // tied: d x k, column j = ((mu_j - c) U)^T
-    MatT<T> W;     // diag, spherical: 2d x k, rows [-P/2 ; (mu - c) P]
+    MatT<T> W;     // diag, spherical: (2d+1) x k, rows [-P/2 ; (mu - c) P ; bias]
     ArrT<T> bias;  // k: log w + log det U - d/2 log 2 pi (- (mu-c)^2 P / 2 for diag)
 
     LogProbModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d), bias(p.k) {
@@ -171,7 +171,7 @@ struct LogProbModel {
                 bias[j] = (T)(std::log(p.weights[j]) + Uj.diagonal().array().log().sum() - half_log2pi_d);
             }
         } else {
-            W.resize(2L * d, k);
+            W.resize(2L * d + 1, k);
             for (int j = 0; j < k; ++j) {
                 double logdet = 0, quad = 0;
                 for (int f = 0; f < d; ++f) {
@@ -183,6 +183,7 @@ struct LogProbModel {
                     quad += mc * mc * prec;
                 }
                 bias[j] = (T)(std::log(p.weights[j]) + logdet - half_log2pi_d - 0.5 * quad);
+                W(2L * d, j) = bias[j];
             }
         }
     }
@@ -213,8 +214,7 @@ struct LogProbModel {
             else s.y.noalias() = s.xs * U;
             for (int j = 0; j < k; ++j) sq_dist_col(s, j);
         } else {
-            s.logp.noalias() = s.xx * W;
-            s.logp.rowwise() += bias.matrix().transpose();
+            s.logp.noalias() = s.xx * W;  // the ones column adds the bias
         }
     }
 
@@ -280,10 +280,8 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
     if (alg == Algorithm::Soft) {
         ArrT<T> mx = logp.col(0).array();
         for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
-        logp.array().colwise() -= mx;
-        exp_inplace(logp.data(), B * k);
-        ArrT<T> sum = logp.col(0).array();
-        for (int j = 1; j < k; ++j) sum += logp.col(j).array();
+        ArrT<T> sum = ArrT<T>::Zero(B);
+        for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
         const ArrT<T> inv = sum.inverse();
         for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
         obj = (mx + sum.log()).template cast<double>();
@@ -325,9 +323,10 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
     s.xs.resize(B, d);
     s.xs = rows.rowwise() - c.matrix().transpose();
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        s.xx.resize(B, 2L * d);
+        s.xx.resize(B, 2L * d + 1);
         s.xx.leftCols(d) = s.xs.array().square().matrix();
-        s.xx.rightCols(d) = s.xs;
+        s.xx.middleCols(d, d) = s.xs;
+        s.xx.col(2L * d).setOnes();
     }
 }
 
@@ -339,7 +338,14 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
     const MatT<T>& g = sc.logp;
     const long B = g.rows();
     const int k = (int)g.cols();
-    ArrT<T> nk = g.colwise().sum().transpose().array();
+    if (cov == CovType::Diag || cov == CovType::Spherical) {
+        s.small.noalias() = g.transpose() * sc.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
+        st.S2 += s.small.leftCols(d).template cast<double>();
+        st.S1 += s.small.middleCols(d, d).template cast<double>();
+        st.N += s.small.col(2L * d).template cast<double>();
+        return;
+    }
+    const ArrT<T> nk = g.colwise().sum().transpose().array();
     st.N += nk.template cast<double>().matrix();
     if (cov == CovType::Full && d <= kSmallD) {
         s.small.noalias() = g.transpose().lazyProduct(sc.xc);
@@ -365,12 +371,6 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             // row-major d x dp upper part == column-major dp x d lower part
             st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
         }
-        return;
-    }
-    if (cov == CovType::Diag || cov == CovType::Spherical) {
-        s.small.noalias() = g.transpose() * sc.xx;  // k x 2d: [sum g x'^2, sum g x']
-        st.S2 += s.small.leftCols(d).template cast<double>();
-        st.S1 += s.small.rightCols(d).template cast<double>();
         return;
     }
     if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(sc.xs);

@@ -1,11 +1,13 @@
-// Vectorised exp for the E-step, whose n x k exponentials are a large share of an EM
-// iteration. Cody-Waite range reduction and a Taylor polynomial (about 1 ulp for double,
-// 2 ulp for float); inputs below the underflow limit give exactly 0. With AVX2+FMA the
-// loop runs 4 doubles / 8 floats at a time; otherwise it falls back to std::exp.
+// Small vector kernels of the E- and M-steps.
+//
+// exp: the E-step's n x k exponentials are a large share of an EM iteration. Cody-Waite
+// range reduction and a Taylor polynomial (about 1 ulp for double, 2 ulp for float);
+// inputs below the underflow limit give exactly 0. With AVX2+FMA 4 doubles / 8 floats go
+// at a time, otherwise the same polynomial runs one value at a time.
 #pragma once
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -57,59 +59,69 @@ inline float exp_poly(float v) {
 }
 }  // namespace detail
 
-// x[i] <- exp(x[i]) for n values.
-inline void exp_inplace(double* x, long n) {
-    long i = 0;
 #ifdef GENMIX_AVX2_EXP
-    const __m256d lo = _mm256_set1_pd(-708.0), magic = _mm256_set1_pd(6755399441055744.0),
-                  log2e = _mm256_set1_pd(1.4426950408889634), ln2hi = _mm256_set1_pd(6.93147180369123816490e-01),
-                  ln2lo = _mm256_set1_pd(1.90821492927058770002e-10), zero = _mm256_setzero_pd();
-    const __m256i bias = _mm256_set1_epi64x(1023);
-    const double c[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
-                        1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,     1.0 / 6.0,
-                        0.5,               1.0,              1.0};
-    for (; i + 4 <= n; i += 4) {
-        const __m256d v0 = _mm256_loadu_pd(x + i);
-        const __m256d under = _mm256_cmp_pd(v0, lo, _CMP_LT_OQ);
-        const __m256d v = _mm256_max_pd(v0, lo);
-        const __m256d t = _mm256_fmadd_pd(v, log2e, magic);
-        const __m256d nf = _mm256_sub_pd(t, magic);
-        __m256d r = _mm256_fnmadd_pd(nf, ln2hi, v);
-        r = _mm256_fnmadd_pd(nf, ln2lo, r);
-        __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);
-        for (double ci : c) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(ci));
-        const __m256i sb = _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), bias), 52);
-        const __m256d out = _mm256_mul_pd(p, _mm256_castsi256_pd(sb));
-        _mm256_storeu_pd(x + i, _mm256_blendv_pd(out, zero, under));
-    }
-#endif
-    for (; i < n; ++i) x[i] = detail::exp_poly(x[i]);
+namespace detail {
+inline __m256d exp_vec(__m256d v0) {
+    const __m256d lo = _mm256_set1_pd(-708.0), magic = _mm256_set1_pd(6755399441055744.0);
+    const __m256d under = _mm256_cmp_pd(v0, lo, _CMP_LT_OQ);
+    const __m256d v = _mm256_max_pd(v0, lo);
+    const __m256d t = _mm256_fmadd_pd(v, _mm256_set1_pd(1.4426950408889634), magic);
+    const __m256d nf = _mm256_sub_pd(t, magic);
+    __m256d r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(6.93147180369123816490e-01), v);
+    r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(1.90821492927058770002e-10), r);
+    static const double c[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                               1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
+                               1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,
+                               1.0};
+    __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);
+    for (double ci : c) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(ci));
+    const __m256i sb = _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)), 52);
+    return _mm256_blendv_pd(_mm256_mul_pd(p, _mm256_castsi256_pd(sb)), _mm256_setzero_pd(), under);
 }
 
-inline void exp_inplace(float* x, long n) {
+inline __m256 exp_vec(__m256 v0) {
+    const __m256 lo = _mm256_set1_ps(-87.0f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 under = _mm256_cmp_ps(v0, lo, _CMP_LT_OQ);
+    const __m256 v = _mm256_max_ps(v0, lo);
+    const __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.44269504f), magic);
+    const __m256 nf = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(0.693145752f), v);
+    r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(1.42860677e-06f), r);
+    static const float c[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    for (float ci : c) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ci));
+    const __m256i sb = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
+    return _mm256_blendv_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(sb)), _mm256_setzero_ps(), under);
+}
+
+inline __m256d load_vec(const double* p) { return _mm256_loadu_pd(p); }
+inline __m256 load_vec(const float* p) { return _mm256_loadu_ps(p); }
+inline void store_vec(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+inline void store_vec(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
+inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
+inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
+inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+}  // namespace detail
+#endif
+
+// x[i] <- exp(x[i] - shift[i]) and sum[i] += x[i], for n values: one pass of the E-step's
+// log-sum-exp over a column of log-probabilities.
+template <class T>
+inline void exp_shift_accumulate(T* x, const T* shift, T* sum, long n) {
     long i = 0;
 #ifdef GENMIX_AVX2_EXP
-    const __m256 lo = _mm256_set1_ps(-87.0f), magic = _mm256_set1_ps(12582912.0f),
-                 log2e = _mm256_set1_ps(1.44269504f), ln2hi = _mm256_set1_ps(0.693145752f),
-                 ln2lo = _mm256_set1_ps(1.42860677e-06f), zero = _mm256_setzero_ps();
-    const __m256i bias = _mm256_set1_epi32(127);
-    const float c[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v0 = _mm256_loadu_ps(x + i);
-        const __m256 under = _mm256_cmp_ps(v0, lo, _CMP_LT_OQ);
-        const __m256 v = _mm256_max_ps(v0, lo);
-        const __m256 t = _mm256_fmadd_ps(v, log2e, magic);
-        const __m256 nf = _mm256_sub_ps(t, magic);
-        __m256 r = _mm256_fnmadd_ps(nf, ln2hi, v);
-        r = _mm256_fnmadd_ps(nf, ln2lo, r);
-        __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-        for (float ci : c) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ci));
-        const __m256i sb = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), bias), 23);
-        const __m256 out = _mm256_mul_ps(p, _mm256_castsi256_ps(sb));
-        _mm256_storeu_ps(x + i, _mm256_blendv_ps(out, zero, under));
+    constexpr long L = 32 / sizeof(T);
+    for (; i + L <= n; i += L) {
+        const auto e = detail::exp_vec(detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i)));
+        detail::store_vec(x + i, e);
+        detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
     }
 #endif
-    for (; i < n; ++i) x[i] = detail::exp_poly(x[i]);
+    for (; i < n; ++i) {
+        x[i] = detail::exp_poly(x[i] - shift[i]);
+        sum[i] += x[i];
+    }
 }
 
 }  // namespace genmix
