@@ -1,0 +1,51 @@
+"""Type stub for the C++ extension genmix._core (private; use the classes in genmix)."""
+
+from typing import Callable, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+has_openmp: bool
+
+def all_finite(a: npt.NDArray[np.floating], n_threads: int = 0) -> bool: ...
+def em_fit(
+    X: npt.NDArray[np.floating],
+    sample_weight: Optional[npt.NDArray[np.floating]],
+    weights: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    covariances: Optional[npt.NDArray[np.float64]],
+    precisions_cholesky: npt.NDArray[np.float64],
+    covariance_type: str,
+    algorithm: str,
+    tol: float,
+    reg_covar: float,
+    max_iter: int,
+    n_threads: int,
+    initial_lower_bound: float,
+    callback: Optional[Callable[[int, float], None]],
+) -> dict: ...
+def params_from_labels(
+    X: npt.NDArray[np.floating],
+    labels: Optional[npt.NDArray[np.int64]],
+    n_components: int,
+    covariance_type: str,
+    reg_covar: float,
+    seed: int,
+    n_threads: int,
+) -> dict: ...
+def evaluate(
+    X: npt.NDArray[np.floating],
+    weights: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    precisions_cholesky: npt.NDArray[np.float64],
+    covariance_type: str,
+    algorithm: str,
+    log_prob: bool,
+    resp: bool,
+    labels: bool,
+    n_threads: int,
+) -> tuple: ...
+def kmeans_plusplus(X: npt.NDArray[np.floating], n_clusters: int, seed: int, n_threads: int) -> npt.NDArray[np.int64]: ...
+def kmeans_lloyd(
+    X: npt.NDArray[np.floating], centres: npt.NDArray[np.float64], max_iter: int, tol: float, n_threads: int
+) -> tuple: ...
