@@ -519,8 +519,13 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
             }
             MatD S = st.S2.middleCols((long)j * d, d).triangularView<Eigen::Lower>();
             S = S.selfadjointView<Eigen::Lower>();
+            // Scatter around the mean mu = S1 / Neff actually used, from the scatter around
+            // the anchor a: S_a - u d^T - d u^T + N d d^T with d = mu - a, u = S1 - N a.
+            // (u = N d only when Neff = N; for a nearly empty component N << 10 eps and
+            // S_a - N d d^T is not even positive semi-definite.)
             const VecD delta = mu_s.row(j).transpose() - anchors.col(j);
-            S -= st.N[j] * delta * delta.transpose();
+            const VecD u = st.S1.row(j).transpose() - st.N[j] * anchors.col(j);
+            S -= u * delta.transpose() + delta * u.transpose() - st.N[j] * delta * delta.transpose();
             S /= Neff[j];
             S.diagonal().array() += o.reg_covar;
             C = S;
