@@ -21,6 +21,7 @@ from _gmm_common import (
     fitted_state,
     assert_same_state,
     identity_precisions,
+    random_precisions,
     separated_data,
     separated_data_with_labels,
     start_kwargs,
@@ -409,6 +410,44 @@ def test_hard_em_drops_an_empty_component(covariance_type, dtype):
     assert not np.any(np.isnan(samples)) and np.all(labels != 2)
     # the other two components share the remaining rows: clusters 1 and 2 merge into one
     assert_allclose(np.sort(gm.weights_[:2]), np.sort([np.mean(z == 0), np.mean(z != 0)]), rtol=1e-5)
+
+
+# starts (seed of the random start, component) where hard EM empties a component only after
+# its second iteration; found by a search over seeds (a full-covariance component rather
+# collapses onto a few rows and keeps them)
+LATE_DROPS = {"tied": (7, 2), "diag": (115, 0), "spherical": (201, 5)}
+
+
+@pytest.mark.parametrize("covariance_type", sorted(LATE_DROPS))
+def test_hard_em_component_that_becomes_empty_later(covariance_type):
+    seed, j = LATE_DROPS[covariance_type]
+    X = separated_data(n=300, seed=0)
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(6))
+    means = X[rng.choice(len(X), 6, replace=False)]
+    precisions = random_precisions(rng, covariance_type, 6, 3)
+    params = dict(covariance_type=covariance_type, algorithm="hard", weights_init=weights, means_init=means,
+                  precisions_init=precisions, tol=0.0, n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (another component may be dropped early)
+        assert GaussianMixture(6, max_iter=2, **params).fit(X).weights_[j] > 0  # precondition
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=rf"component\(s\) \[[^]]*{j}[^]]*\].*dropped"):
+            gm = GaussianMixture(6, max_iter=30, **params).fit(X)
+    assert gm.weights_[j] == 0.0
+    for name in FITTED_ARRAYS:
+        assert np.all(np.isfinite(getattr(gm, name))), name
+    resp = gm.predict_proba(X)
+    assert np.all(np.isfinite(resp)) and np.all(resp[:, j] == 0)
+    assert np.all(np.isfinite(gm.score_samples(X))) and np.all(np.isfinite(gm.lower_bounds_))
+    # the whole trajectory, drop included, as in the reference
+    ref = reference.em(X, weights, means, reference.precisions_cholesky_from_precisions(precisions, covariance_type),
+                       covariance_type, algorithm="hard", n_iter=30)
+    assert ref["weights"][j] == 0
+    assert_allclose(gm.lower_bounds_, np.asarray(ref["lower_bounds"]), rtol=1e-10)
+    assert_allclose(gm.means_, ref["means"], rtol=1e-8, atol=1e-10)
+    assert_allclose(gm.covariances_, ref["covariances"], rtol=1e-8, atol=1e-12)
 
 
 def test_hard_em_dropped_component_stays_dropped_with_warm_start():

@@ -147,6 +147,7 @@ def test_nearly_empty_full_component_same_as_sklearn(distance):
         assert_allclose(getattr(gm, name), expected, rtol=1e-6, atol=tiny_atol(expected), err_msg=name)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=1, tol=0
 @pytest.mark.parametrize("distance", [12.0, 13.0])
 def test_nearly_empty_full_component_scatter_is_around_its_mean(distance):
     # N_k ~ 1e-17, 1e-20 << 10 eps: the "+ 10 eps" pulls such a component's mean towards the
