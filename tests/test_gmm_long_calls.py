@@ -28,7 +28,7 @@ import copy, json, os, signal, sys, threading, time, warnings
 import numpy as np
 from genmix import GaussianMixture
 
-phase = sys.argv[1]
+phase, n_threads = sys.argv[1], int(sys.argv[2])
 signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own Ctrl-C handling
 
 rng = np.random.default_rng(0)
@@ -39,7 +39,7 @@ user_init = dict(weights_init=np.full(k, 1.0 / k), means_init=X[rng.choice(n, k,
                  precisions_init=np.broadcast_to(np.eye(d), (k, d, d)).copy())
 
 # a previously fitted estimator ...
-gm = GaussianMixture(k, covariance_type="full", random_state=0, n_threads=1).fit(X[:4000])
+gm = GaussianMixture(k, covariance_type="full", random_state=0, n_threads=n_threads).fit(X[:4000])
 before = copy.deepcopy({key: v for key, v in gm.__dict__.items() if key.endswith("_")})
 
 # ... now asked for a fit that would take minutes
@@ -78,13 +78,15 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("phase", ["em", "init"])
-def test_ctrl_c_interrupts_a_long_fit(phase):
+def test_ctrl_c_interrupts_a_long_fit(phase, n_threads):
     """phase 'em': user-given start, the signal lands in the EM loop; phase 'init': the
-    signal lands in the k-means initialisation."""
+    signal lands in the k-means initialisation. With 2 threads the OpenMP team must stop
+    too (only the calling thread polls)."""
     try:
-        proc = subprocess.run([sys.executable, "-c", CTRL_C_CHILD, phase], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([sys.executable, "-c", CTRL_C_CHILD, phase, str(n_threads)], capture_output=True,
+                              text=True, timeout=120)
     except subprocess.TimeoutExpired:
         pytest.fail("the fit was not interrupted by SIGINT (child killed after 120 s)")
     assert proc.returncode == 0, proc.stderr[-3000:]
