@@ -527,3 +527,45 @@ def test_sample(covariance_type):
     assert gm.sample(1)[0].shape == (1, 3)
     with pytest.raises((ValueError, TypeError), match="n_samples"):
         gm.sample(0)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_nearly_empty_component_matches_reference(covariance_type):
+    # A component 12 sd away from every row gets N_k ~ 1e-17 << 10 eps. Its mean
+    # S1 / (N_k + 10 eps) then depends on the origin of the coordinates (genmix works around
+    # the data's column mean), but its covariance must be the exact weighted scatter around
+    # that mean - as genmix.reference computes it in the same frame - and a shift of the
+    # data must not change it.
+    X = np.random.default_rng(0).standard_normal((500, 2))
+    weights = np.array([0.5, 0.5])
+    means = np.array([[0.0, 0.0], [12.0, 0.0]])
+    precisions = {
+        "full": np.stack([np.eye(2)] * 2), "tied": np.eye(2),
+        "diag": np.ones((2, 2)), "spherical": np.ones(2),
+    }[covariance_type]
+    centre = X.mean(axis=0)
+    ref = reference.em(X - centre, weights, means - centre,
+                       reference.precisions_cholesky_from_precisions(precisions, covariance_type),
+                       covariance_type, n_iter=1)
+    for shift in (0.0, 1e3):
+        gm = GaussianMixture(2, covariance_type=covariance_type, weights_init=weights, means_init=means + shift,
+                             precisions_init=precisions, max_iter=1, tol=0, n_threads=1)
+        with pytest.warns(ConvergenceWarning):
+            gm.fit(X + shift)
+        assert_allclose(gm.covariances_, ref["covariances"], rtol=1e-6, atol=1e-12)
+        assert_allclose(gm.means_ - shift, ref["means"] + centre, rtol=1e-6, atol=1e-9)
+
+
+def test_max_iter_zero_keeps_the_last_initialisation_like_sklearn():
+    # scikit-learn keeps the last of n_init initialisations when max_iter == 0 (no run has
+    # a likelihood to compare). Replay the random stream to know which rows seeded it.
+    from genmix._base import draw_seed
+
+    X = np.random.default_rng(1).standard_normal((200, 3))
+    gm = GaussianMixture(2, max_iter=0, n_init=3, init_params="random_from_data", random_state=0).fit(X)
+    rs = np.random.RandomState(0)
+    for _ in range(3):
+        draw_seed(rs)
+        rows = rs.choice(len(X), size=2, replace=False)
+    assert_allclose(gm.means_, X[rows])
+    assert gm.n_iter_ == 0 and gm.lower_bounds_ == []

@@ -301,7 +301,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     state = "converged" if run["converged"] else "did not converge"
                     extra = f". time lapse {time.time() - t_init:.5f}s\t lower bound {bound:.5f}." if verbose >= 2 else "."
                     print(f"Initialization {state}{extra}")
-            if best is None or bound > best[0]:
+            # as scikit-learn: the first best run, or the last one when max_iter == 0
+            if best is None or bound > best[0] or self.max_iter == 0:
                 best = (bound, run)
 
         bound, run = best

@@ -106,6 +106,13 @@ inline RowPartition make_partition(long n, int d, int k, long stats_values) {
     return RowPartition(n, block, std::max<long>(1, std::min<long>(64, budget)));
 }
 
+// Threads worth using: a thread team costs tens of microseconds to wake (far more on a
+// loaded machine), so small inputs run on fewer threads. The result never depends on it.
+inline int threads_for(const RowPartition& part, int n_threads) {
+    constexpr long kMinBlocksPerThread = 4;
+    return (int)std::max<long>(1, std::min<long>(resolve_threads(n_threads), part.n_blocks / kMinBlocksPerThread));
+}
+
 inline int thread_index() {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -392,7 +399,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
     const int d = data.d;
     const RowPartition part = make_partition(data.n, d, k, Stats::values(cov, k, d));
     std::vector<Stats> chunk_stats(part.n_chunks);
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt), scratch2(nt);
     const ArrT<T> cT = c.cast<T>().array();
     MatT<T> anchors_pad = MatT<T>::Zero(padded_width(d, Simd<T>::lanes), k);
@@ -450,8 +457,8 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
 
 inline std::string not_pd_message(int component, double reg_covar, bool is_float32) {
     std::ostringstream os;
-    os << "Fitting the mixture failed: the covariance of "
-       << (component < 0 ? std::string("the tied covariance") : "component " + std::to_string(component))
+    os << "Fitting the mixture failed: "
+       << (component < 0 ? std::string("the tied covariance") : "the covariance of component " + std::to_string(component))
        << " is not positive definite (an ill-defined empirical covariance, e.g. from collapsed or "
           "duplicated samples). Increase reg_covar (now "
        << reg_covar << "), decrease n_components, or scale the data.";
@@ -534,7 +541,8 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
     } else if (o.cov == CovType::Tied) {
         MatD S = st.S2.triangularView<Eigen::Lower>();
         S = S.selfadjointView<Eigen::Lower>();
-        S -= mu_s.transpose() * Neff.asDiagonal() * mu_s;
+        // exact scatter around the means used: sum_k S2 - S1_k mu_k^T - mu_k S1_k^T + N_k mu_k mu_k^T
+        S -= st.S1.transpose() * mu_s + mu_s.transpose() * st.S1 - mu_s.transpose() * st.N.asDiagonal() * mu_s;
         S /= Neff.sum();
         S.diagonal().array() += o.reg_covar;
         Eigen::Map<RowMatD>(p.covariances.data(), d, d) = S;
@@ -554,7 +562,11 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
                 }
                 continue;
             }
-            ArrD v = (st.S2.row(j).transpose().array() / Neff[j] - mu_s.row(j).transpose().array().square()) + o.reg_covar;
+            // exact scatter around the mean used, (S2 - 2 m S1 + N m^2) / Neff: unlike
+            // sklearn's S2 / Neff - m^2 it does not depend on the origin when N << 10 eps
+            const ArrD m = mu_s.row(j).transpose().array();
+            ArrD v = (st.S2.row(j).transpose().array() - 2 * m * st.S1.row(j).transpose().array() + st.N[j] * m.square()) /
+                         Neff[j] + o.reg_covar;
             if (sph) v = ArrD::Constant(1, v.mean());
             for (long f = 0; f < v.size(); ++f) {
                 if (!(v[f] > 0) || !std::isfinite(v[f])) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
@@ -695,7 +707,7 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
     const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
     const LogProbModel<T> model(p, c);
     const RowPartition part = make_partition(data.n, d, k, 1);
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt);
     const ArrT<T> cT = c.cast<T>().array();
     parallel_for(part.n_chunks, nt, [&](long ci) {
