@@ -4,6 +4,7 @@
 namespace py = pybind11;
 
 void register_mixture(py::module_& m);
+void register_nn(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "genmix C++ core (Eigen + OpenMP). Private: use the classes in genmix.";
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
     m.attr("has_openmp") = false;
 #endif
     register_mixture(m);
+    register_nn(m);
 }

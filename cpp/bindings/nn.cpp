@@ -1,0 +1,154 @@
+// Bindings for the MLP core (genmix/nn.hpp). Python (genmix.nn) has validated shapes,
+// dtypes and values; these functions check only what would make the core read or write
+// out of bounds, release the GIL, run, and return new NumPy arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "genmix/nn.hpp"
+#include "interrupt.hpp"
+
+namespace py = pybind11;
+using genmix_bindings::Interruptible;
+namespace nn = genmix::nn;
+
+namespace {
+
+nn::Spec make_spec(const std::vector<long>& sizes, const std::string& hidden, const std::string& output,
+                   double slope) {
+    return nn::Spec(sizes, nn::parse_activation(hidden), nn::parse_activation(output), slope);
+}
+
+bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+
+// A C-contiguous array of exactly type T and shape (rows, cols) (cols < 0: 1-D of `rows`).
+template <class T>
+const T* checked(const py::array& a, const char* name, long rows, long cols) {
+    if (!a.dtype().is(py::dtype::of<T>()))
+        throw std::invalid_argument(std::string(name) + " must have the network's dtype");
+    if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+    const bool ok = cols < 0 ? (a.ndim() == 1 && a.shape(0) == rows)
+                             : (a.ndim() == 2 && a.shape(0) == rows && a.shape(1) == cols);
+    if (!ok) throw std::invalid_argument(std::string(name) + " has the wrong shape");
+    return static_cast<const T*>(a.data());
+}
+
+template <class T>
+long n_rows(const py::array& X, const nn::Spec& s) {
+    if (X.ndim() != 2 || X.shape(1) != s.d_in()) throw std::invalid_argument("X has the wrong shape");
+    return (long)X.shape(0);
+}
+
+template <class T>
+py::array_t<T> init_t(const nn::Spec& s, nn::Init init, std::uint64_t seed) {
+    py::array_t<T> out(s.n_params);
+    nn::init_params<T>(s, init, seed, out.mutable_data());
+    return out;
+}
+
+template <class T>
+py::array_t<T> forward_t(const nn::Spec& s, const py::array& params, const py::array& X, int n_threads) {
+    const long n = n_rows<T>(X, s);
+    const T* p = checked<T>(params, "params", s.n_params, -1);
+    const T* x = checked<T>(X, "X", n, s.d_in());
+    py::array_t<T> out({(py::ssize_t)n, (py::ssize_t)s.d_out()});
+    T* o = out.mutable_data();
+    Interruptible guard;
+    guard.run([&] { nn::forward<T>(s, p, x, n, o, n_threads, &guard.poll); });
+    return out;
+}
+
+template <class T>
+py::tuple backward_t(const nn::Spec& s, const py::array& params, const py::array& X, const py::array& G,
+                     bool input_grad, int n_threads) {
+    const long n = n_rows<T>(X, s);
+    const T* p = checked<T>(params, "params", s.n_params, -1);
+    const T* x = checked<T>(X, "X", n, s.d_in());
+    const T* g = checked<T>(G, "grad_output", n, s.d_out());
+    py::array_t<T> grad(s.n_params);
+    py::object dX_obj = py::none();
+    T* dx = nullptr;
+    if (input_grad) {
+        py::array_t<T> dX({(py::ssize_t)n, (py::ssize_t)s.d_in()});
+        dx = dX.mutable_data();
+        dX_obj = dX;
+    }
+    T* gp = grad.mutable_data();
+    Interruptible guard;
+    guard.run([&] { nn::backward<T>(s, p, x, g, n, gp, dx, n_threads, &guard.poll); });
+    return py::make_tuple(grad, dX_obj);
+}
+
+template <class T>
+py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array& X, double center, int n_threads) {
+    const long n = n_rows<T>(X, s);
+    const T* p = checked<T>(params, "params", s.n_params, -1);
+    const T* x = checked<T>(X, "X", n, s.d_in());
+    py::array_t<T> grad(s.n_params);
+    T* gp = grad.mutable_data();
+    double value = 0;
+    Interruptible guard;
+    guard.run([&] { value = nn::input_gradient_penalty<T>(s, p, x, n, (T)center, gp, n_threads, &guard.poll); });
+    return py::make_tuple(value, grad);
+}
+
+}  // namespace
+
+void register_nn(py::module_& m) {
+    m.def(
+        "nn_n_params",
+        [](const std::vector<long>& sizes) { return make_spec(sizes, "identity", "identity", 0.0).n_params; },
+        py::arg("sizes"), "Length of the flat parameter buffer of an MLP with these layer sizes.");
+
+    m.def(
+        "nn_init",
+        [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
+           const std::string& init, std::uint64_t seed, bool float32) -> py::array {
+            const nn::Spec s = make_spec(sizes, hidden, output, slope);
+            const nn::Init how = nn::parse_init(init);
+            return float32 ? (py::array)init_t<float>(s, how, seed) : (py::array)init_t<double>(s, how, seed);
+        },
+        py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("init"),
+        py::arg("seed"), py::arg("float32"),
+        "Initial flat parameters: He normal before relu/leaky_relu, Glorot uniform otherwise, zero biases.");
+
+    m.def(
+        "nn_forward",
+        [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
+           const py::array& params, const py::array& X, int n_threads) -> py::array {
+            const nn::Spec s = make_spec(sizes, hidden, output, slope);
+            return is_f32(X) ? (py::array)forward_t<float>(s, params, X, n_threads)
+                             : (py::array)forward_t<double>(s, params, X, n_threads);
+        },
+        py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
+        py::arg("n_threads"), "Network output for each row of X.");
+
+    m.def(
+        "nn_backward",
+        [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
+           const py::array& params, const py::array& X, const py::array& G, bool input_grad, int n_threads) {
+            const nn::Spec s = make_spec(sizes, hidden, output, slope);
+            return is_f32(X) ? backward_t<float>(s, params, X, G, input_grad, n_threads)
+                             : backward_t<double>(s, params, X, G, input_grad, n_threads);
+        },
+        py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
+        py::arg("grad_output"), py::arg("input_grad"), py::arg("n_threads"),
+        "(sum_i J_theta^T G_i as a flat array, J_x^T G_i per row or None).");
+
+    m.def(
+        "nn_input_gradient_penalty",
+        [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
+           const py::array& params, const py::array& X, double center, int n_threads) {
+            const nn::Spec s = make_spec(sizes, hidden, output, slope);
+            return is_f32(X) ? penalty_t<float>(s, params, X, center, n_threads)
+                             : penalty_t<double>(s, params, X, center, n_threads);
+        },
+        py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
+        py::arg("center"), py::arg("n_threads"),
+        "(mean_i (||grad_x f(x_i)|| - center)^2, its gradient wrt the flat parameters), by double backprop.");
+}
