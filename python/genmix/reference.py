@@ -505,3 +505,6 @@ def em(
         "n_iter": iterations,
         "converged": converged,
     }
+
+
+from .reference_nn import MLP as ReferenceMLP  # noqa: E402,F401  (plain-NumPy MLP oracle, see reference_nn)
