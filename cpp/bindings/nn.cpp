@@ -24,12 +24,16 @@ nn::Spec make_spec(const std::vector<long>& sizes, const std::string& hidden, co
     return nn::Spec(sizes, nn::parse_activation(hidden), nn::parse_activation(output), slope);
 }
 
-bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+// dtype equivalence, not identity: an unpickled array carries its own (equal) descriptor.
+template <class T>
+bool has_type(const py::array& a) { return py::isinstance<py::array_t<T>>(a); }
+
+bool is_f32(const py::array& a) { return has_type<float>(a); }
 
 // A C-contiguous array of exactly type T and shape (rows, cols) (cols < 0: 1-D of `rows`).
 template <class T>
 const T* checked(const py::array& a, const char* name, long rows, long cols) {
-    if (!a.dtype().is(py::dtype::of<T>()))
+    if (!has_type<T>(a))
         throw std::invalid_argument(std::string(name) + " must have the network's dtype");
     if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + " must be C-contiguous");
     const bool ok = cols < 0 ? (a.ndim() == 1 && a.shape(0) == rows)
