@@ -4,7 +4,7 @@ The estimators follow scikit-learn's conventions (and are real scikit-learn esti
 when scikit-learn is installed); only NumPy is needed at run time.
 """
 
-from . import datasets, metrics, reference
+from . import datasets, metrics, nn, reference
 from ._base import ConvergenceWarning, NotFittedError
 from .mixture import GaussianMixture
 
@@ -16,6 +16,7 @@ __all__ = [
     "NotFittedError",
     "datasets",
     "metrics",
+    "nn",
     "reference",
     "__version__",
 ]
