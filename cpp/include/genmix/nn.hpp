@@ -203,16 +203,26 @@ void init_params(const Spec& s, Init init, std::uint64_t seed, T* params) {
 template <class T>
 struct Tape {
     long cap = 0;                                // columns allocated
+    bool has_penalty = false;                    // D1, D2, Tl, S, v allocated
+    std::vector<long> shape;                     // layer sizes and activations it was sized for
     std::vector<Mat<T>> Z, A, D1, D2, Tl, S;     // per layer, n_out(l) x cap
     Mat<T> g0, g1, v;                            // max_width x cap work panels; d_in x cap
     Eigen::Matrix<T, Eigen::Dynamic, 1> bsum;    // max_width
 
+    // Sizes the buffers for blocks of up to B samples of network s (and for its penalty).
+    // Cheap when nothing changes; a tape may be reused for another network.
     void reserve(const Spec& s, long B, bool penalty) {
-        const int L = s.n_layers();
-        if (cap >= B && (int)Z.size() == L && (!penalty || (int)D1.size() == L)) return;
+        std::vector<long> sh = s.sizes;
+        sh.push_back((long)s.hidden);
+        sh.push_back((long)s.output);
+        if (sh == shape && cap >= B && (has_penalty || !penalty)) return;
+        if (sh != shape) has_penalty = false;
+        shape = sh;
         cap = std::max(cap, B);
-        Z.resize(L);
-        A.resize(L);
+        has_penalty = has_penalty || penalty;
+        const int L = s.n_layers();
+        Z.assign(L, Mat<T>());
+        A.assign(L, Mat<T>());
         for (int l = 0; l < L; ++l) {
             Z[l].resize(s.n_out(l), cap);
             if (s.act(l) != Act::Identity) A[l].resize(s.n_out(l), cap);
@@ -220,11 +230,11 @@ struct Tape {
         g0.resize(s.max_width(), cap);
         g1.resize(s.max_width(), cap);
         bsum.resize(s.max_width());
-        if (penalty) {
-            D1.resize(L);
-            D2.resize(L);
-            Tl.resize(L);
-            S.resize(L);
+        if (has_penalty) {
+            D1.assign(L, Mat<T>());
+            D2.assign(L, Mat<T>());
+            Tl.assign(L, Mat<T>());
+            S.assign(L, Mat<T>());
             for (int l = 0; l < L; ++l) {
                 D1[l].resize(s.n_out(l), cap);
                 if (!piecewise_linear(s.act(l))) D2[l].resize(s.n_out(l), cap);
@@ -279,8 +289,9 @@ struct Net {
     }
 
     // After forward: adds the gradient of sum_i <G_i, f(x_i)> into `grad` (parameter
-    // layout) and, when dX is given, writes the gradient wrt the inputs (B rows of a
-    // C-contiguous (n, d_in) array). G: B rows of a C-contiguous (n, d_out) array.
+    // layout; nullptr: only the input gradient, e.g. a discriminator in a generator step)
+    // and, when dX is given, writes the gradient wrt the inputs (B rows of a C-contiguous
+    // (n, d_in) array). G: B rows of a C-contiguous (n, d_out) array.
     void backward(const T* X, const T* G, long B, Tape<T>& tp, T* grad, T* dX) const {
         const T slope = (T)s.slope;
         const int L = s.n_layers();
@@ -291,8 +302,10 @@ struct Net {
         for (int l = L - 1; l >= 0; --l) {
             MapM<T> D(cur->data(), s.n_out(l), B);
             act_backward_inplace(s.act(l), slope, tp.z(s, l, B), tp.a(s, l, B), D);
-            MapM<T>(grad + s.w_off[l], s.n_out(l), s.n_in(l)).noalias() += D * a_in(tp, X, l, B).transpose();
-            add_bias_grad(s, l, D, tp, grad);
+            if (grad) {
+                MapM<T>(grad + s.w_off[l], s.n_out(l), s.n_in(l)).noalias() += D * a_in(tp, X, l, B).transpose();
+                add_bias_grad(s, l, D, tp, grad);
+            }
             if (l > 0) {
                 MapM<T>(nxt->data(), s.n_in(l), B).noalias() = W(l).transpose() * D;
                 std::swap(cur, nxt);
@@ -406,92 +419,116 @@ inline RowPartition partition(long n, long n_params, std::size_t value_size) {
     return RowPartition(n, kBlockRows, std::max<long>(1, std::min<long>(256, budget)));
 }
 
-// Runs body(block_begin, B, tape, chunk_grad) over every block; chunk_grad is the chunk's
-// zeroed gradient buffer (nullptr when n_params == 0). The chunk sums are added in chunk
-// order into `grad` (n_params values, overwritten). Returns the sum over chunks, in chunk
-// order, of what body returned.
-template <class T, class Body>
-double reduce_over_chunks(const Spec& s, long n, long n_params, T* grad, int n_threads, const PollFn* poll,
-                          bool penalty_tape, Body&& body) {
+template <class T>
+using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+// Scratch that outlives one call (a training loop keeps one): per-thread scratch of any
+// default-constructible type S (Tape<T>, or a struct of tapes for several networks), and
+// per-chunk gradient buffers.
+template <class T, class S = Tape<T>>
+struct Workspace {
+    std::vector<S> scratch;
+    std::vector<Vec<T>> bufs;
+    std::vector<double> stats;
+};
+
+// The deterministic map-reduce every batch computation goes through. Splits n rows by
+// partition(n, n_params); runs body(r0, B, scratch, chunk_grad, chunk_stats) for every
+// block, blocks of a chunk in order on one thread, chunks spread over threads. chunk_grad
+// (n_params values, zeroed; nullptr when n_params == 0) and chunk_stats (n_stats doubles,
+// zeroed) belong to the chunk. Afterwards grad (overwritten) and stats (n_stats values,
+// overwritten) receive the chunk sums added in chunk order: the same bits for any
+// n_threads.
+template <class T, class S, class Body>
+void chunked_sum(long n, long n_params, T* grad, int n_stats, double* stats, Workspace<T, S>& ws,
+                 int n_threads, const PollFn* poll, Body&& body) {
     const RowPartition part = partition(n, n_params, sizeof(T));
     const int nt = std::max(1, (int)std::min<long>(resolve_threads(n_threads), part.n_chunks));
-    std::vector<Tape<T>> tapes(nt);
-    std::vector<std::vector<T>> bufs(n_params > 0 ? part.n_chunks - 1 : 0);
-    std::vector<double> sums(part.n_chunks, 0.0);
-    if (n_params > 0) std::fill(grad, grad + n_params, T(0));
+    if ((int)ws.scratch.size() < nt) ws.scratch.resize(nt);
+    if (n_params > 0) {
+        ws.bufs.resize(std::max<long>((long)ws.bufs.size(), part.n_chunks));
+    }
+    ws.stats.assign((std::size_t)part.n_chunks * n_stats, 0.0);
     parallel_for(part.n_chunks, nt, [&](long ci) {
-        Tape<T>& tp = tapes[omp_thread()];
-        tp.reserve(s, std::min(kBlockRows, n), penalty_tape);
+        S& sc = ws.scratch[omp_thread()];
         T* g = nullptr;
         if (n_params > 0) {
-            if (ci == 0) g = grad;
-            else {
-                bufs[ci - 1].assign(n_params, T(0));
-                g = bufs[ci - 1].data();
-            }
+            ws.bufs[ci].setZero(n_params);
+            g = ws.bufs[ci].data();
         }
-        double acc = 0;
+        double* st = ws.stats.data() + ci * n_stats;
         const long b_end = part.chunk_first_block(ci + 1);
         for (long bk = part.chunk_first_block(ci); bk < b_end; ++bk) {
             const long r0 = part.block_begin(bk);
-            acc += body(r0, part.block_end(bk) - r0, tp, g);
+            body(r0, part.block_end(bk) - r0, sc, g, st);
         }
-        sums[ci] = acc;
     }, poll);
-    double total = 0;
-    for (double v : sums) total += v;
-    if (n_params > 0 && part.n_chunks > 1) {  // grad = ((c0 + c1) + c2) + ..., sliced over threads
-        const long slice = 4096;
-        const long n_slices = (n_params + slice - 1) / slice;
-        parallel_for(n_slices, nt, [&](long si) {
-            const long lo = si * slice, hi = std::min(n_params, lo + slice);
-            for (const auto& b : bufs)
-                for (long j = lo; j < hi; ++j) grad[j] += b[j];
-        });
+    for (int k = 0; k < n_stats; ++k) {
+        double total = 0;
+        for (long ci = 0; ci < part.n_chunks; ++ci) total += ws.stats[ci * n_stats + k];
+        stats[k] = total;
     }
-    return total;
+    if (n_params == 0) return;
+    // grad = ((c0 + c1) + c2) + ...; sliced over threads when large
+    const long slice = 16384;
+    const long n_slices = (n_params + slice - 1) / slice;
+    auto reduce_slice = [&](long si) {
+        const long lo = si * slice, len = std::min(n_params, lo + slice) - lo;
+        MapV<T> out(grad + lo, len);
+        out = ws.bufs[0].segment(lo, len);
+        for (long ci = 1; ci < part.n_chunks; ++ci) out += ws.bufs[ci].segment(lo, len);
+    };
+    if ((long)n_params * part.n_chunks < (1L << 20)) {
+        for (long si = 0; si < n_slices; ++si) reduce_slice(si);
+    } else {
+        parallel_for(n_slices, nt, reduce_slice);
+    }
 }
 
 // out: C-contiguous (n, d_out).
 template <class T>
 void forward(const Spec& s, const T* params, const T* X, long n, T* out, int n_threads,
-             const PollFn* poll = nullptr) {
+             const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
+    Workspace<T> local;
     const Net<T> net{s, params};
-    reduce_over_chunks<T>(s, n, 0, (T*)nullptr, n_threads, poll, false,
-                          [&](long r0, long B, Tape<T>& tp, T*) {
-                              MapM<T>(out + r0 * s.d_out(), s.d_out(), B) = net.forward(X + r0 * s.d_in(), B, tp);
-                              return 0.0;
-                          });
+    chunked_sum<T>(n, 0, (T*)nullptr, 0, nullptr, ws ? *ws : local, n_threads, poll,
+                   [&](long r0, long B, Tape<T>& tp, T*, double*) {
+                       tp.reserve(s, kBlockRows, false);
+                       MapM<T>(out + r0 * s.d_out(), s.d_out(), B) = net.forward(X + r0 * s.d_in(), B, tp);
+                   });
 }
 
 // grad (n_params, overwritten) = sum_i J_theta(x_i)^T G_i; dX (optional, (n, d_in)) =
 // J_x(x_i)^T G_i per row.
 template <class T>
 void backward(const Spec& s, const T* params, const T* X, const T* G, long n, T* grad, T* dX, int n_threads,
-              const PollFn* poll = nullptr) {
+              const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
+    Workspace<T> local;
     const Net<T> net{s, params};
-    reduce_over_chunks<T>(s, n, s.n_params, grad, n_threads, poll, false,
-                          [&](long r0, long B, Tape<T>& tp, T* g) {
-                              net.forward(X + r0 * s.d_in(), B, tp);
-                              net.backward(X + r0 * s.d_in(), G + r0 * s.d_out(), B, tp, g,
-                                           dX ? dX + r0 * s.d_in() : nullptr);
-                              return 0.0;
-                          });
+    chunked_sum<T>(n, s.n_params, grad, 0, nullptr, ws ? *ws : local, n_threads, poll,
+                   [&](long r0, long B, Tape<T>& tp, T* g, double*) {
+                       tp.reserve(s, kBlockRows, false);
+                       net.forward(X + r0 * s.d_in(), B, tp);
+                       net.backward(X + r0 * s.d_in(), G + r0 * s.d_out(), B, tp, g,
+                                    dX ? dX + r0 * s.d_in() : nullptr);
+                   });
 }
 
 // Returns R = mean_i (||grad_x f(x_i)|| - center)^2 and writes dR/dtheta into grad.
 template <class T>
 double input_gradient_penalty(const Spec& s, const T* params, const T* X, long n, T center, T* grad,
-                              int n_threads, const PollFn* poll = nullptr) {
+                              int n_threads, const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
     if (s.d_out() != 1) throw std::invalid_argument("the input-gradient penalty needs a network with one output");
+    Workspace<T> local;
     const Net<T> net{s, params};
     const T weight = T(1) / (T)n;
-    const double total = reduce_over_chunks<T>(s, n, s.n_params, grad, n_threads, poll, true,
-                                               [&](long r0, long B, Tape<T>& tp, T* g) {
-                                                   net.forward(X + r0 * s.d_in(), B, tp);
-                                                   return net.penalty(X + r0 * s.d_in(), nullptr, B, center,
-                                                                      weight, tp, g);
-                                               });
+    double total = 0;
+    chunked_sum<T>(n, s.n_params, grad, 1, &total, ws ? *ws : local, n_threads, poll,
+                   [&](long r0, long B, Tape<T>& tp, T* g, double* st) {
+                       tp.reserve(s, kBlockRows, true);
+                       net.forward(X + r0 * s.d_in(), B, tp);
+                       st[0] += net.penalty(X + r0 * s.d_in(), nullptr, B, center, weight, tp, g);
+                   });
     return total / (double)n;
 }
 
