@@ -168,11 +168,14 @@ def _all_results(net, X, G, n_threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hidden,output", [("relu", "identity"), ("tanh", "sigmoid"), ("leaky_relu", "tanh")])
 def test_thread_count_invariance(dtype, hidden, output):
-    net = make((5, 33, 17, 1), hidden, output, seed=9, dtype=dtype)
-    X = data(1000, 5, dtype=dtype)  # 16 blocks of 64 rows
-    G = data(1000, 1, seed=10, dtype=dtype)
+    # 32 blocks of 64 rows, each heavy enough that every thread takes some (a smaller
+    # problem can be finished by the first thread before the others wake up, which would
+    # hide a thread-dependent reduction)
+    net = make((5, 256, 256, 1), hidden, output, seed=9, dtype=dtype)
+    X = data(2048, 5, dtype=dtype)
+    G = data(2048, 1, seed=10, dtype=dtype)
     one = _all_results(net, X, G, 1)
-    for nt in (2, 3):
+    for nt in (2, 2, 3):
         for a, b in zip(one, _all_results(net, X, G, nt)):
             assert_array_equal(a, b)
 
