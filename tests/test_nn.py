@@ -292,12 +292,36 @@ def test_pickle_round_trip():
     assert clone.dtype == np.float32
     X = data(70, 3, dtype=np.float32)
     assert_array_equal(clone.forward(X), net.forward(X))
-    state = net.__dict__
+    state = net.__getstate__()
+    assert set(state) == {"layer_sizes", "activation", "output_activation", "negative_slope", "init", "dtype", "_params"}
     assert all(isinstance(v, (np.ndarray, np.dtype, str, float, tuple)) for v in state.values())
 
 
 # ---------------------------------------------------------------------------
 # bad input
+
+
+def test_copies_and_concurrent_calls_agree():
+    import copy
+    import threading
+
+    net = make((4, 64, 64, 1), "tanh", "identity", dtype=np.float32)
+    X = data(700, 4, dtype=np.float32)
+    expected = net.input_gradient_penalty(X, center=1.0)[1]
+    clone = copy.deepcopy(net)
+    assert_array_equal(clone.input_gradient_penalty(X, center=1.0)[1], expected)
+    results = [None] * 4
+
+    def work(i):  # several Python threads on one network share (or skip) its scratch memory
+        results[i] = net.input_gradient_penalty(X, center=1.0, n_threads=1)[1]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert_array_equal(r, expected)
 
 
 def test_bad_constructor_arguments():

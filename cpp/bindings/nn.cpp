@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,6 +19,34 @@ using genmix_bindings::Interruptible;
 namespace nn = genmix::nn;
 
 namespace {
+
+// Scratch memory an MLP object keeps between calls, so that repeated calls do not pay for
+// fresh allocations (and their page faults). It holds no state: results never depend on
+// it. A call that finds it busy (another Python thread) uses a temporary one instead.
+struct NNWorkspace {
+    std::mutex mutex;
+    nn::Workspace<float> f32;
+    nn::Workspace<double> f64;
+};
+
+template <class T>
+nn::Workspace<T>& pick(NNWorkspace& w);
+template <>
+nn::Workspace<float>& pick<float>(NNWorkspace& w) { return w.f32; }
+template <>
+nn::Workspace<double>& pick<double>(NNWorkspace& w) { return w.f64; }
+
+NNWorkspace* as_workspace(const py::object& ws) { return ws.is_none() ? nullptr : ws.cast<NNWorkspace*>(); }
+
+// Runs work(workspace) with the shared workspace when it is free, else with a local one.
+// Called without the GIL: `shared` was taken from its Python object before.
+template <class T, class F>
+void with_workspace(NNWorkspace* shared, F&& work) {
+    std::unique_lock<std::mutex> lock;
+    if (shared) lock = std::unique_lock<std::mutex>(shared->mutex, std::try_to_lock);
+    nn::Workspace<T> local;
+    work(shared && lock.owns_lock() ? pick<T>(*shared) : local);
+}
 
 nn::Spec make_spec(const std::vector<long>& sizes, const std::string& hidden, const std::string& output,
                    double slope) {
@@ -56,20 +85,24 @@ py::array_t<T> init_t(const nn::Spec& s, nn::Init init, std::uint64_t seed) {
 }
 
 template <class T>
-py::array_t<T> forward_t(const nn::Spec& s, const py::array& params, const py::array& X, int n_threads) {
+py::array_t<T> forward_t(const nn::Spec& s, const py::array& params, const py::array& X, int n_threads,
+                         const py::object& ws) {
     const long n = n_rows<T>(X, s);
     const T* p = checked<T>(params, "params", s.n_params, -1);
     const T* x = checked<T>(X, "X", n, s.d_in());
     py::array_t<T> out({(py::ssize_t)n, (py::ssize_t)s.d_out()});
     T* o = out.mutable_data();
+    NNWorkspace* shared = as_workspace(ws);
     Interruptible guard;
-    guard.run([&] { nn::forward<T>(s, p, x, n, o, n_threads, &guard.poll); });
+    guard.run([&] {
+        with_workspace<T>(shared, [&](nn::Workspace<T>& w) { nn::forward<T>(s, p, x, n, o, n_threads, &guard.poll, &w); });
+    });
     return out;
 }
 
 template <class T>
 py::tuple backward_t(const nn::Spec& s, const py::array& params, const py::array& X, const py::array& G,
-                     bool input_grad, int n_threads) {
+                     bool input_grad, int n_threads, const py::object& ws) {
     const long n = n_rows<T>(X, s);
     const T* p = checked<T>(params, "params", s.n_params, -1);
     const T* x = checked<T>(X, "X", n, s.d_in());
@@ -83,27 +116,42 @@ py::tuple backward_t(const nn::Spec& s, const py::array& params, const py::array
         dX_obj = dX;
     }
     T* gp = grad.mutable_data();
+    NNWorkspace* shared = as_workspace(ws);
     Interruptible guard;
-    guard.run([&] { nn::backward<T>(s, p, x, g, n, gp, dx, n_threads, &guard.poll); });
+    guard.run([&] {
+        with_workspace<T>(shared, [&](nn::Workspace<T>& w) {
+            nn::backward<T>(s, p, x, g, n, gp, dx, n_threads, &guard.poll, &w);
+        });
+    });
     return py::make_tuple(grad, dX_obj);
 }
 
 template <class T>
-py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array& X, double center, int n_threads) {
+py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array& X, double center, int n_threads,
+                    const py::object& ws) {
     const long n = n_rows<T>(X, s);
     const T* p = checked<T>(params, "params", s.n_params, -1);
     const T* x = checked<T>(X, "X", n, s.d_in());
     py::array_t<T> grad(s.n_params);
     T* gp = grad.mutable_data();
     double value = 0;
+    NNWorkspace* shared = as_workspace(ws);
     Interruptible guard;
-    guard.run([&] { value = nn::input_gradient_penalty<T>(s, p, x, n, (T)center, gp, n_threads, &guard.poll); });
+    guard.run([&] {
+        with_workspace<T>(shared, [&](nn::Workspace<T>& w) {
+            value = nn::input_gradient_penalty<T>(s, p, x, n, (T)center, gp, n_threads, &guard.poll, &w);
+        });
+    });
     return py::make_tuple(value, grad);
 }
 
 }  // namespace
 
 void register_nn(py::module_& m) {
+    py::class_<NNWorkspace>(m, "NNWorkspace",
+                            "Scratch memory reused across MLP calls; holds no state (results never depend on it).")
+        .def(py::init<>());
+
     m.def(
         "nn_n_params",
         [](const std::vector<long>& sizes) { return make_spec(sizes, "identity", "identity", 0.0).n_params; },
@@ -124,35 +172,36 @@ void register_nn(py::module_& m) {
     m.def(
         "nn_forward",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
-           const py::array& params, const py::array& X, int n_threads) -> py::array {
+           const py::array& params, const py::array& X, int n_threads, const py::object& workspace) -> py::array {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? (py::array)forward_t<float>(s, params, X, n_threads)
-                             : (py::array)forward_t<double>(s, params, X, n_threads);
+            return is_f32(X) ? (py::array)forward_t<float>(s, params, X, n_threads, workspace)
+                             : (py::array)forward_t<double>(s, params, X, n_threads, workspace);
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
-        py::arg("n_threads"), "Network output for each row of X.");
+        py::arg("n_threads"), py::arg("workspace") = py::none(), "Network output for each row of X.");
 
     m.def(
         "nn_backward",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
-           const py::array& params, const py::array& X, const py::array& G, bool input_grad, int n_threads) {
+           const py::array& params, const py::array& X, const py::array& G, bool input_grad, int n_threads,
+           const py::object& workspace) {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? backward_t<float>(s, params, X, G, input_grad, n_threads)
-                             : backward_t<double>(s, params, X, G, input_grad, n_threads);
+            return is_f32(X) ? backward_t<float>(s, params, X, G, input_grad, n_threads, workspace)
+                             : backward_t<double>(s, params, X, G, input_grad, n_threads, workspace);
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
-        py::arg("grad_output"), py::arg("input_grad"), py::arg("n_threads"),
+        py::arg("grad_output"), py::arg("input_grad"), py::arg("n_threads"), py::arg("workspace") = py::none(),
         "(sum_i J_theta^T G_i as a flat array, J_x^T G_i per row or None).");
 
     m.def(
         "nn_input_gradient_penalty",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
-           const py::array& params, const py::array& X, double center, int n_threads) {
+           const py::array& params, const py::array& X, double center, int n_threads, const py::object& workspace) {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? penalty_t<float>(s, params, X, center, n_threads)
-                             : penalty_t<double>(s, params, X, center, n_threads);
+            return is_f32(X) ? penalty_t<float>(s, params, X, center, n_threads, workspace)
+                             : penalty_t<double>(s, params, X, center, n_threads, workspace);
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
-        py::arg("center"), py::arg("n_threads"),
+        py::arg("center"), py::arg("n_threads"), py::arg("workspace") = py::none(),
         "(mean_i (||grad_x f(x_i)|| - center)^2, its gradient wrt the flat parameters), by double backprop.");
 }

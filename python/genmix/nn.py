@@ -102,7 +102,9 @@ class MLP:
     their factor ``gamma / 2``; ``center=1`` the WGAN-GP penalty (Gulrajani et al., 2017).
 
     The object holds only configuration and one NumPy array, so it pickles and copies as
-    plain data.
+    plain data. (It also keeps scratch memory for the C++ passes between calls, about the
+    size of a few activation panels plus, for large batches, a few gradient-sized buffers;
+    this is never pickled and never changes a result.)
 
     Examples
     --------
@@ -154,6 +156,14 @@ class MLP:
 
     def _spec(self):
         return list(self.layer_sizes), self.activation, self.output_activation, self.negative_slope
+
+    def _core_kwargs(self):
+        # Scratch memory kept between calls (no state: results never depend on it); it is
+        # not part of the pickled state.
+        ws = self.__dict__.get("_workspace")
+        if ws is None:
+            ws = self._workspace = _core.NNWorkspace()
+        return {"workspace": ws}
 
     # --- parameters ---------------------------------------------------------------------
 
@@ -277,7 +287,7 @@ class MLP:
         """
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
-        return _core.nn_forward(*self._spec(), self._params, X, nt)
+        return _core.nn_forward(*self._spec(), self._params, X, nt, **self._core_kwargs())
 
     __call__ = forward
 
@@ -306,7 +316,7 @@ class MLP:
                 f"grad_output should have the shape {(X.shape[0], self.n_outputs)} (rows of X, outputs), "
                 f"but got {G.shape}."
             )
-        grad, grad_input = _core.nn_backward(*self._spec(), self._params, X, G, True, nt)
+        grad, grad_input = _core.nn_backward(*self._spec(), self._params, X, G, True, nt, **self._core_kwargs())
         return grad, grad_input
 
     def _check_scalar_output(self, what):
@@ -329,7 +339,7 @@ class MLP:
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
         ones = np.ones((X.shape[0], 1), dtype=self.dtype)
-        return _core.nn_backward(*self._spec(), self._params, X, ones, True, nt)[1]
+        return _core.nn_backward(*self._spec(), self._params, X, ones, True, nt, **self._core_kwargs())[1]
 
     def input_gradient_penalty(self, X, center=0.0, *, n_threads=None):
         """The penalty ``mean_i (||grad_x f(x_i)|| - center)^2`` and its exact parameter gradient.
@@ -359,8 +369,14 @@ class MLP:
         check_real(center, "center", "MLP.input_gradient_penalty", low=0)
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
-        value, grad = _core.nn_input_gradient_penalty(*self._spec(), self._params, X, float(center), nt)
+        value, grad = _core.nn_input_gradient_penalty(*self._spec(), self._params, X, float(center), nt,
+                                                     **self._core_kwargs())
         return float(value), grad
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_workspace", None)
+        return state
 
     def __setstate__(self, state):
         state = dict(state)

@@ -413,9 +413,9 @@ inline int omp_thread() {
 }
 
 // Blocks of kBlockRows rows; as many chunks as blocks, unless the per-chunk gradient
-// buffers would pass ~64 MB. Depends on n and the network only, never on threads.
+// buffers would pass ~32 MB. Depends on n and the network only, never on threads.
 inline RowPartition partition(long n, long n_params, std::size_t value_size) {
-    const long budget = (64L << 20) / (long)(value_size * (std::size_t)std::max<long>(1, n_params));
+    const long budget = (32L << 20) / (long)(value_size * (std::size_t)std::max<long>(1, n_params));
     return RowPartition(n, kBlockRows, std::max<long>(1, std::min<long>(256, budget)));
 }
 
@@ -435,8 +435,8 @@ struct Workspace {
 // The deterministic map-reduce every batch computation goes through. Splits n rows by
 // partition(n, n_params); runs body(r0, B, scratch, chunk_grad, chunk_stats) for every
 // block, blocks of a chunk in order on one thread, chunks spread over threads. chunk_grad
-// (n_params values, zeroed; nullptr when n_params == 0) and chunk_stats (n_stats doubles,
-// zeroed) belong to the chunk. Afterwards grad (overwritten) and stats (n_stats values,
+// (n_params values, zeroed; nullptr when n_params == 0; chunk 0's is `grad` itself) and
+// chunk_stats (n_stats doubles, zeroed) belong to the chunk. Afterwards grad (overwritten) and stats (n_stats values,
 // overwritten) receive the chunk sums added in chunk order: the same bits for any
 // n_threads.
 template <class T, class S, class Body>
@@ -446,15 +446,20 @@ void chunked_sum(long n, long n_params, T* grad, int n_stats, double* stats, Wor
     const int nt = std::max(1, (int)std::min<long>(resolve_threads(n_threads), part.n_chunks));
     if ((int)ws.scratch.size() < nt) ws.scratch.resize(nt);
     if (n_params > 0) {
-        ws.bufs.resize(std::max<long>((long)ws.bufs.size(), part.n_chunks));
+        ws.bufs.resize(std::max<long>((long)ws.bufs.size(), part.n_chunks - 1));
     }
     ws.stats.assign((std::size_t)part.n_chunks * n_stats, 0.0);
     parallel_for(part.n_chunks, nt, [&](long ci) {
         S& sc = ws.scratch[omp_thread()];
         T* g = nullptr;
         if (n_params > 0) {
-            ws.bufs[ci].setZero(n_params);
-            g = ws.bufs[ci].data();
+            if (ci == 0) {  // chunk 0 accumulates straight into the result
+                MapV<T>(grad, n_params).setZero();
+                g = grad;
+            } else {
+                ws.bufs[ci - 1].setZero(n_params);
+                g = ws.bufs[ci - 1].data();
+            }
         }
         double* st = ws.stats.data() + ci * n_stats;
         const long b_end = part.chunk_first_block(ci + 1);
@@ -468,15 +473,14 @@ void chunked_sum(long n, long n_params, T* grad, int n_stats, double* stats, Wor
         for (long ci = 0; ci < part.n_chunks; ++ci) total += ws.stats[ci * n_stats + k];
         stats[k] = total;
     }
-    if (n_params == 0) return;
+    if (n_params == 0 || part.n_chunks == 1) return;
     // grad = ((c0 + c1) + c2) + ...; sliced over threads when large
     const long slice = 16384;
     const long n_slices = (n_params + slice - 1) / slice;
     auto reduce_slice = [&](long si) {
         const long lo = si * slice, len = std::min(n_params, lo + slice) - lo;
         MapV<T> out(grad + lo, len);
-        out = ws.bufs[0].segment(lo, len);
-        for (long ci = 1; ci < part.n_chunks; ++ci) out += ws.bufs[ci].segment(lo, len);
+        for (long ci = 1; ci < part.n_chunks; ++ci) out += ws.bufs[ci - 1].segment(lo, len);
     };
     if ((long)n_params * part.n_chunks < (1L << 20)) {
         for (long si = 0; si < n_slices; ++si) reduce_slice(si);
