@@ -119,6 +119,21 @@ def test_penalty_matches_finite_differences(hidden, output, center):
     assert rel_err(grad, fd) < 1e-6
 
 
+@pytest.mark.parametrize("hidden", ACTIVATIONS)
+def test_penalty_fused_with_a_loss(hidden):
+    # one pass for loss + penalty == the two computed apart
+    net = make((3, 9, 6, 1), hidden, "identity", seed=15)
+    X = data(200, 3)
+    G = data(200, 1, seed=16)
+    for c in (0.0, 1.0):
+        value, fused = net.input_gradient_penalty(X, center=c, grad_output=G)
+        value_alone, pen = net.input_gradient_penalty(X, center=c)
+        assert value == value_alone
+        assert rel_err(fused, pen + net.backward(X, G)[0]) < 1e-13
+    with pytest.raises(ValueError, match="grad_output should have the shape"):
+        net.input_gradient_penalty(X, grad_output=np.ones((200, 2)))
+
+
 def test_penalty_closed_form_linear_network():
     # f(x) = x . w + b: grad_x f = w, R = (|w| - c)^2, dR/dw = 2 (|w| - c) w / |w|, dR/db = 0
     net = MLP((4, 1), "relu", "identity", dtype=np.float64, random_state=0)

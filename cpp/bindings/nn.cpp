@@ -127,11 +127,17 @@ py::tuple backward_t(const nn::Spec& s, const py::array& params, const py::array
 }
 
 template <class T>
-py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array& X, double center, int n_threads,
-                    const py::object& ws) {
+py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array& X, double center,
+                    const py::object& G, int n_threads, const py::object& ws) {
     const long n = n_rows<T>(X, s);
     const T* p = checked<T>(params, "params", s.n_params, -1);
     const T* x = checked<T>(X, "X", n, s.d_in());
+    py::array G_arr;
+    const T* g = nullptr;
+    if (!G.is_none()) {
+        G_arr = G.cast<py::array>();
+        g = checked<T>(G_arr, "grad_output", n, 1);
+    }
     py::array_t<T> grad(s.n_params);
     T* gp = grad.mutable_data();
     double value = 0;
@@ -139,7 +145,7 @@ py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array&
     Interruptible guard;
     guard.run([&] {
         with_workspace<T>(shared, [&](nn::Workspace<T>& w) {
-            value = nn::input_gradient_penalty<T>(s, p, x, n, (T)center, gp, n_threads, &guard.poll, &w);
+            value = nn::input_gradient_penalty<T>(s, p, x, n, (T)center, gp, n_threads, &guard.poll, &w, g);
         });
     });
     return py::make_tuple(value, grad);
@@ -196,12 +202,14 @@ void register_nn(py::module_& m) {
     m.def(
         "nn_input_gradient_penalty",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
-           const py::array& params, const py::array& X, double center, int n_threads, const py::object& workspace) {
+           const py::array& params, const py::array& X, double center, const py::object& G, int n_threads,
+           const py::object& workspace) {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? penalty_t<float>(s, params, X, center, n_threads, workspace)
-                             : penalty_t<double>(s, params, X, center, n_threads, workspace);
+            return is_f32(X) ? penalty_t<float>(s, params, X, center, G, n_threads, workspace)
+                             : penalty_t<double>(s, params, X, center, G, n_threads, workspace);
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
-        py::arg("center"), py::arg("n_threads"), py::arg("workspace") = py::none(),
-        "(mean_i (||grad_x f(x_i)|| - center)^2, its gradient wrt the flat parameters), by double backprop.");
+        py::arg("center"), py::arg("grad_output"), py::arg("n_threads"), py::arg("workspace") = py::none(),
+        "(R = mean_i (||grad_x f(x_i)|| - center)^2, gradient of R [+ sum_i G_i f(x_i)] wrt the flat "
+        "parameters), by double backprop.");
 }

@@ -341,7 +341,7 @@ class MLP:
         ones = np.ones((X.shape[0], 1), dtype=self.dtype)
         return _core.nn_backward(*self._spec(), self._params, X, ones, True, nt, **self._core_kwargs())[1]
 
-    def input_gradient_penalty(self, X, center=0.0, *, n_threads=None):
+    def input_gradient_penalty(self, X, center=0.0, *, grad_output=None, n_threads=None):
         """The penalty ``mean_i (||grad_x f(x_i)|| - center)^2`` and its exact parameter gradient.
 
         The gradient is computed by double backpropagation (forward, backward to the
@@ -356,6 +356,12 @@ class MLP:
         center : float, default=0.0
             0 for R1 / R2, 1 for WGAN-GP. Where ``||grad_x f|| = 0`` and ``center > 0``
             the penalty's direction is taken as 0 (its value, ``center**2``, still counts).
+        grad_output : array-like of shape (n_samples, 1), optional
+            When given, the returned gradient is that of
+            ``penalty + sum_i grad_output_i * f(x_i)``: a loss on the same rows (e.g. a
+            discriminator's loss on real data with its R1 penalty) in one fused pass.
+            For ``loss + (gamma / 2) * penalty``, pass ``(2 / gamma) * dloss/df`` and
+            multiply the returned gradient by ``gamma / 2``.
         n_threads : int or None, default=None
 
         Returns
@@ -363,13 +369,20 @@ class MLP:
         value : float
             The penalty.
         grad_params : ndarray of shape (n_params,)
-            Its gradient with respect to the flat parameters.
+            Its gradient (plus the loss term's) with respect to the flat parameters.
         """
         self._check_scalar_output("input_gradient_penalty")
         check_real(center, "center", "MLP.input_gradient_penalty", low=0)
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
-        value, grad = _core.nn_input_gradient_penalty(*self._spec(), self._params, X, float(center), nt,
+        G = None
+        if grad_output is not None:
+            G = check_array(grad_output, name="grad_output", dtype_like=self.dtype, n_threads=nt)
+            if G.shape != (X.shape[0], 1):
+                raise ValueError(
+                    f"grad_output should have the shape {(X.shape[0], 1)} (rows of X, outputs), but got {G.shape}."
+                )
+        value, grad = _core.nn_input_gradient_penalty(*self._spec(), self._params, X, float(center), G, nt,
                                                      **self._core_kwargs())
         return float(value), grad
 

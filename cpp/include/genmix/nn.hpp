@@ -518,20 +518,24 @@ void backward(const Spec& s, const T* params, const T* X, const T* G, long n, T*
                    });
 }
 
-// Returns R = mean_i (||grad_x f(x_i)|| - center)^2 and writes dR/dtheta into grad.
+// Returns R = mean_i (||grad_x f(x_i)|| - center)^2 and writes into grad the gradient of
+// scale * R + sum_i G_i f(x_i) (the second term only when G, (n, 1), is given: a loss on
+// the same rows, e.g. a discriminator's loss on real data with its R1 penalty, shares the
+// forward pass and the downward pass).
 template <class T>
 double input_gradient_penalty(const Spec& s, const T* params, const T* X, long n, T center, T* grad,
-                              int n_threads, const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
+                              int n_threads, const PollFn* poll = nullptr, Workspace<T>* ws = nullptr,
+                              const T* G = nullptr, T scale = T(1)) {
     if (s.d_out() != 1) throw std::invalid_argument("the input-gradient penalty needs a network with one output");
     Workspace<T> local;
     const Net<T> net{s, params};
-    const T weight = T(1) / (T)n;
+    const T weight = scale / (T)n;
     double total = 0;
     chunked_sum<T>(n, s.n_params, grad, 1, &total, ws ? *ws : local, n_threads, poll,
                    [&](long r0, long B, Tape<T>& tp, T* g, double* st) {
                        tp.reserve(s, kBlockRows, true);
                        net.forward(X + r0 * s.d_in(), B, tp);
-                       st[0] += net.penalty(X + r0 * s.d_in(), nullptr, B, center, weight, tp, g);
+                       st[0] += net.penalty(X + r0 * s.d_in(), G ? G + r0 : nullptr, B, center, weight, tp, g);
                    });
     return total / (double)n;
 }
