@@ -569,3 +569,11 @@ def test_max_iter_zero_keeps_the_last_initialisation_like_sklearn():
         rows = rs.choice(len(X), size=2, replace=False)
     assert_allclose(gm.means_, X[rows])
     assert gm.n_iter_ == 0 and gm.lower_bounds_ == []
+
+
+def test_unpickled_arrays_are_accepted():
+    # an unpickled array carries its own (equal, not identical) dtype descriptor
+    X = pickle.loads(pickle.dumps(np.random.default_rng(0).standard_normal((300, 2)).astype(np.float32)))
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    assert gm.means_.dtype == np.float32
+    assert gm.score_samples(pickle.loads(pickle.dumps(X))).shape == (300,)

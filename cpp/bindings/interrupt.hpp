@@ -1,6 +1,5 @@
-// Runs core work with the GIL released and turns Ctrl-C into KeyboardInterrupt.
-// (The same pattern as `Interruptible` in mixture.cpp, shared here for the nn and GAN
-// bindings; mixture.cpp can switch to it when convenient.)
+// Runs core work with the GIL released and turns Ctrl-C into KeyboardInterrupt; shared
+// by every binding file.
 #pragma once
 
 #include <pybind11/pybind11.h>

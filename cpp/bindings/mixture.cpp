@@ -10,9 +10,11 @@
 #include <string>
 
 #include "genmix/mixture.hpp"
+#include "interrupt.hpp"
 
 namespace py = pybind11;
 using namespace genmix;
+using genmix_bindings::Interruptible;
 
 namespace {
 
@@ -73,64 +75,30 @@ py::dict params_dict(const GaussianParams& p) {
     return out;
 }
 
-// Runs `work` without the GIL. Ctrl-C is noticed by the poll function (called from the
-// calling thread, which takes the GIL back briefly) and re-raised here as the original
-// Python exception (KeyboardInterrupt).
-class Interruptible {
-public:
-    PollFn poll = [this]() {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) {
-            pending_ = std::make_unique<py::error_already_set>();
-            return true;
-        }
-        return false;
-    };
-
-    template <class F>
-    void run(F&& work) {
-        bool interrupted = false;
-        {
-            py::gil_scoped_release release;
-            try {
-                work();
-            } catch (const Interrupted&) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            if (pending_) throw *pending_;
-            throw py::error_already_set();
-        }
-    }
-
-private:
-    std::unique_ptr<py::error_already_set> pending_;
-};
-
 // X (and sample_weight) must already be C-contiguous arrays of type T: the view points
 // into their memory, so no temporary copy may be made here.
 template <class T>
 DataView<T> view(const py::array& X, const py::object& sample_weight) {
     DataView<T> v;
-    if (X.ndim() != 2 || !X.dtype().is(py::dtype::of<T>()) || !(X.flags() & py::array::c_style))
+    if (X.ndim() != 2 || !X.dtype().equal(py::dtype::of<T>()) || !(X.flags() & py::array::c_style))
         throw std::invalid_argument("X must be a C-contiguous 2-D float array");
     v.X = static_cast<const T*>(X.data());
     v.n = (long)X.shape(0);
     v.d = (int)X.shape(1);
     if (!sample_weight.is_none()) {
         const py::array w = sample_weight.cast<py::array>();
-        if (w.ndim() != 1 || w.size() != v.n || !w.dtype().is(py::dtype::of<T>()) || !(w.flags() & py::array::c_style))
+        if (w.ndim() != 1 || w.size() != v.n || !w.dtype().equal(py::dtype::of<T>()) || !(w.flags() & py::array::c_style))
             throw std::invalid_argument("sample_weight must be a C-contiguous 1-D array of X's dtype and length");
         v.sample_weight = static_cast<const T*>(w.data());
     }
     return v;
 }
 
-bool is_float32(const py::array& X) { return X.dtype().is(py::dtype::of<float>()); }
+// dtype equivalence, not identity: an unpickled array carries its own (equal) descriptor.
+bool is_float32(const py::array& X) { return X.dtype().equal(py::dtype::of<float>()); }
 
 void check_float(const py::array& X) {
-    if (!(X.dtype().is(py::dtype::of<float>()) || X.dtype().is(py::dtype::of<double>())))
+    if (!(X.dtype().equal(py::dtype::of<float>()) || X.dtype().equal(py::dtype::of<double>())))
         throw std::invalid_argument("X must be float32 or float64");
     if (!(X.flags() & py::array::c_style)) throw std::invalid_argument("X must be C-contiguous");
 }
@@ -234,12 +202,13 @@ void register_mixture(py::module_& m) {
         "all_finite",
         [](const py::array& a, int n_threads) {
             check_float(a);
+            // everything that touches Python objects happens before the GIL is released
             const long size = (long)a.size();
-            bool ok = true;
+            const bool f32 = is_float32(a);
+            const void* data = a.data();
             py::gil_scoped_release release;
-            if (a.dtype().is(py::dtype::of<float>())) ok = all_finite<float>((const float*)a.data(), size, n_threads);
-            else ok = all_finite<double>((const double*)a.data(), size, n_threads);
-            return ok;
+            return f32 ? all_finite<float>((const float*)data, size, n_threads)
+                       : all_finite<double>((const double*)data, size, n_threads);
         },
         py::arg("a"), py::arg("n_threads") = 0, "True when every value of a float array is finite.");
 

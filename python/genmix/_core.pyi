@@ -1,5 +1,7 @@
 """Type stub for the C++ extension genmix._core (private; use the classes in genmix)."""
 
+from __future__ import annotations
+
 from typing import Callable, Optional
 
 import numpy as np
@@ -48,4 +50,50 @@ def evaluate(
 def kmeans_plusplus(X: npt.NDArray[np.floating], n_clusters: int, seed: int, n_threads: int) -> npt.NDArray[np.int64]: ...
 def kmeans_lloyd(
     X: npt.NDArray[np.floating], centres: npt.NDArray[np.float64], max_iter: int, tol: float, n_threads: int
+) -> tuple: ...
+
+# --- MLP (genmix.nn) ---------------------------------------------------------------------
+
+class NNWorkspace:
+    """Scratch memory reused across MLP calls; holds no state."""
+
+    def __init__(self) -> None: ...
+
+def nn_n_params(sizes: list[int]) -> int: ...
+def nn_init(
+    sizes: list[int], hidden: str, output: str, slope: float, init: str, seed: int, float32: bool
+) -> npt.NDArray[np.floating]: ...
+def nn_forward(
+    sizes: list[int],
+    hidden: str,
+    output: str,
+    slope: float,
+    params: npt.NDArray[np.floating],
+    X: npt.NDArray[np.floating],
+    n_threads: int,
+    workspace: Optional[NNWorkspace] = None,
+) -> npt.NDArray[np.floating]: ...
+def nn_backward(
+    sizes: list[int],
+    hidden: str,
+    output: str,
+    slope: float,
+    params: npt.NDArray[np.floating],
+    X: npt.NDArray[np.floating],
+    grad_output: npt.NDArray[np.floating],
+    input_grad: bool,
+    n_threads: int,
+    workspace: Optional[NNWorkspace] = None,
+) -> tuple: ...
+def nn_input_gradient_penalty(
+    sizes: list[int],
+    hidden: str,
+    output: str,
+    slope: float,
+    params: npt.NDArray[np.floating],
+    X: npt.NDArray[np.floating],
+    center: float,
+    grad_output: Optional[npt.NDArray[np.floating]],
+    n_threads: int,
+    workspace: Optional[NNWorkspace] = None,
 ) -> tuple: ...
