@@ -104,6 +104,16 @@ def check_int(value, name, owner, low=None, allow_none=False):
         raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {low}; got {value!r}.")
 
 
+def as_int(value, name, minimum):
+    """`value` as a Python int >= `minimum`; a TypeError or ValueError naming `name` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def check_real(value, name, owner, low=None, low_inclusive=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"The '{name}' parameter of {owner} must be a real number; got {value!r}.")

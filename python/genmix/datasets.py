@@ -30,6 +30,8 @@ from importlib import resources
 
 import numpy as np
 
+from ._validation import as_int
+
 __all__ = ["load_faithful", "make_ring", "make_grid", "ring_modes", "grid_modes"]
 
 _FAITHFUL_FEATURES = ("eruptions", "waiting")
@@ -84,15 +86,6 @@ def _integers(rng, high, size):
         return rng.integers(0, high, size=size)
     return rng.randint(0, high, size=size)
 
-
-def _check_int(value, name, minimum):
-    """Return ``value`` as a Python int ``>= minimum`` or raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _check_float(value, name, *, strictly_positive):
@@ -207,7 +200,7 @@ def ring_modes(n_modes=8, radius=1.0):
     modes : ndarray of shape (n_modes, 2), dtype float64
         ``modes[k] = radius * (cos(2 pi k / n_modes), sin(2 pi k / n_modes))``.
     """
-    n_modes = _check_int(n_modes, "n_modes", 1)
+    n_modes = as_int(n_modes, "n_modes", 1)
     radius = _check_float(radius, "radius", strictly_positive=True)
     angles = 2.0 * np.pi * np.arange(n_modes) / n_modes
     return radius * np.column_stack([np.cos(angles), np.sin(angles)])
@@ -231,7 +224,7 @@ def grid_modes(grid_size=5, spacing=2.0):
         row-major order (``modes[i * grid_size + j] = (a_i, a_j)``).  The grid
         is centred at the origin; the defaults give ``{-4, -2, 0, 2, 4}^2``.
     """
-    grid_size = _check_int(grid_size, "grid_size", 1)
+    grid_size = as_int(grid_size, "grid_size", 1)
     spacing = _check_float(spacing, "spacing", strictly_positive=True)
     axis = spacing * (np.arange(grid_size, dtype=np.float64) - (grid_size - 1) / 2.0)
     xx, yy = np.meshgrid(axis, axis, indexing="ij")
@@ -280,7 +273,7 @@ def make_ring(n_samples=2500, n_modes=8, radius=1.0, std=0.01, random_state=None
     --------
     make_grid, genmix.metrics.mode_statistics
     """
-    n_samples = _check_int(n_samples, "n_samples", 1)
+    n_samples = as_int(n_samples, "n_samples", 1)
     std = _check_float(std, "std", strictly_positive=False)
     modes = ring_modes(n_modes, radius)
     X = _sample_mixture(modes, n_samples, std, random_state)
@@ -328,7 +321,7 @@ def make_grid(n_samples=2500, grid_size=5, spacing=2.0, std=0.05, random_state=N
     --------
     make_ring, genmix.metrics.mode_statistics
     """
-    n_samples = _check_int(n_samples, "n_samples", 1)
+    n_samples = as_int(n_samples, "n_samples", 1)
     std = _check_float(std, "std", strictly_positive=False)
     modes = grid_modes(grid_size, spacing)
     X = _sample_mixture(modes, n_samples, std, random_state)

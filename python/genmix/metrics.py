@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import as_int
+
 __all__ = [
     "ModeStatistics",
     "PRDCResult",
@@ -201,14 +203,6 @@ def _check_positive_float(value, name):
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
 
-
-def _check_int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _centre(*arrays):
@@ -716,7 +710,7 @@ def precision_recall_density_coverage(real, fake, k=5):
     real = _as_samples(real, "real", min_rows=2)
     fake = _as_samples(fake, "fake", min_rows=2)
     _check_same_features(real, fake, "real", "fake")
-    k = _check_int(k, "k", 1)
+    k = as_int(k, "k", 1)
     n_real, n_fake = real.shape[0], fake.shape[0]
     if k >= n_real or k >= n_fake:
         raise ValueError(
