@@ -78,7 +78,8 @@ struct DataView {
 // ---------------------------------------------------------------------------------------
 // Partition and per-thread scratch
 
-inline long block_rows(int /*d*/, int /*k*/) { return 256; }
+// Rows per block: a block's centred rows and responsibilities stay in L1/L2.
+constexpr long kBlockRows = 256;
 
 // d rounded up to whole SIMD vectors: the row stride of the full-covariance kernels.
 inline int padded_width(int d, int lanes) { return (d + lanes - 1) / lanes * lanes; }
@@ -100,10 +101,9 @@ void add_gram(const MatT<T>& w, MatT<T>& tmp, Eigen::Ref<MatD> out) {
 }
 
 // Chunks bound the determinism-preserving per-chunk accumulators to about 32 MB.
-inline RowPartition make_partition(long n, int d, int k, long stats_values) {
-    const long block = block_rows(d, k);
+inline RowPartition make_partition(long n, long stats_values) {
     const long budget = (32L << 20) / (8 * std::max<long>(1, stats_values));
-    return RowPartition(n, block, std::max<long>(1, std::min<long>(64, budget)));
+    return RowPartition(n, kBlockRows, std::max<long>(1, std::min<long>(64, budget)));
 }
 
 // Threads worth using: a thread team costs tens of microseconds to wake (far more on a
@@ -195,7 +195,8 @@ struct LogProbModel {
         }
     }
 
-    // logp (B x k) = log w_k + log N(x_i | k) for the centred rows in s.xs.
+    // logp (B x k) = log w_k + log N(x_i | k) for the block's centred rows, read from the
+    // layout load_centred_rows made for this covariance type.
     void log_prob(Scratch<T>& s, long B) const {
         s.logp.resize(B, k);
         if (cov == CovType::Full && d <= kSmallD) {
@@ -397,7 +398,7 @@ template <class T>
 Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, const RespSource<T>& src,
                  const MatD& anchors, int n_threads, const PollFn* poll) {
     const int d = data.d;
-    const RowPartition part = make_partition(data.n, d, k, Stats::values(cov, k, d));
+    const RowPartition part = make_partition(data.n, Stats::values(cov, k, d));
     std::vector<Stats> chunk_stats(part.n_chunks);
     const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt), scratch2(nt);
@@ -702,11 +703,11 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
 template <class T>
 void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, double* log_prob, T* resp,
               std::int64_t* labels, int n_threads, const PollFn* poll) {
-    const int k = p.k, d = data.d;
+    const int k = p.k;
     // A shift that depends on the model only, so a row's result never depends on the batch.
     const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
     const LogProbModel<T> model(p, c);
-    const RowPartition part = make_partition(data.n, d, k, 1);
+    const RowPartition part = make_partition(data.n, 1);
     const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt);
     const ArrT<T> cT = c.cast<T>().array();
@@ -740,7 +741,6 @@ template <class T>
 std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t seed, int n_threads,
                                   const PollFn* poll) {
     const long n = data.n;
-    const int d = data.d;
     Xoshiro256 rng(seed);
     const int trials = 2 + (int)std::log((double)k);
     const RowPartition part(n, 1024, 64);
@@ -815,7 +815,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
     const long n = data.n;
     const int d = data.d, k = (int)centres.rows();
     const VecD c = column_mean(data, n_threads);
-    const RowPartition part(n, 256, 64);
+    const RowPartition part(n, kBlockRows, 64);
     const int nt = resolve_threads(n_threads);
     std::vector<Scratch<T>> scratch(nt);
     const ArrT<T> cT = c.cast<T>().array();
