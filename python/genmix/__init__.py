@@ -6,17 +6,22 @@ when scikit-learn is installed); only NumPy is needed at run time.
 
 from . import datasets, metrics, nn, reference
 from ._base import ConvergenceWarning, NotFittedError
+from .classifier import GaussianMixtureClassifier
 from .mixture import GaussianMixture
+from .model_selection import ComponentSelection, select_n_components
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ComponentSelection",
     "ConvergenceWarning",
     "GaussianMixture",
+    "GaussianMixtureClassifier",
     "NotFittedError",
     "datasets",
     "metrics",
     "nn",
     "reference",
+    "select_n_components",
     "__version__",
 ]
