@@ -33,7 +33,7 @@ def test_kfold_indices_match_sklearn_shuffled_kfold():
 
 
 def test_cv_chooses_the_true_k_and_the_table_is_what_it_says():
-    res = select_n_components(X3, range(1, 7), criterion="cv", cv=5, random_state=0)
+    res = select_n_components(X3, range(1, 7), criterion="cv", cv=5, random_state=0, n_threads=1)
     assert isinstance(res, ComponentSelection)
     assert res.best_n_components == 3
     assert_array_equal(res.n_components, np.arange(1, 7))
@@ -60,7 +60,7 @@ def test_one_standard_error_rule_prefers_the_smaller_k():
     # two overlapping components: extra components barely change the held-out likelihood
     rng = np.random.default_rng(3)
     X = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(3.5, 1, (150, 2))])
-    res = select_n_components(X, range(1, 6), cv=5, random_state=1)
+    res = select_n_components(X, range(1, 6), cv=5, random_state=1, n_threads=1)
     best = int(np.argmax(res.scores))
     chosen = int(np.flatnonzero(res.n_components == res.best_n_components)[0])
     assert chosen <= best
@@ -120,14 +120,15 @@ def test_old_faithful_table():
 def test_gridsearchcv_over_n_components_covariance_type_and_reg_covar():
     folds = KFold(5, shuffle=True, random_state=0)
     grid = GridSearchCV(
-        GaussianMixture(random_state=0),
+        GaussianMixture(random_state=0, n_threads=1),
         {"n_components": [1, 2, 3, 4, 5], "covariance_type": ["full", "diag"], "reg_covar": [1e-6, 1e-2]},
         cv=folds,
     ).fit(X3)
     assert grid.best_params_["n_components"] >= 3
     assert grid.best_estimator_.n_components == grid.best_params_["n_components"]
     # GridSearchCV's mean_test_score is the same held-out mean log-likelihood as ours
-    res = select_n_components(X3, range(1, 6), cv=5, random_state=0, covariance_type="diag", reg_covar=1e-2)
+    res = select_n_components(X3, range(1, 6), cv=5, random_state=0, covariance_type="diag", reg_covar=1e-2,
+                              n_threads=1)
     table = grid.cv_results_
     for i, k in enumerate(range(1, 6)):
         (j,) = [j for j, p in enumerate(table["params"])
@@ -203,3 +204,12 @@ def test_single_int_candidate_is_accepted():
     res = select_n_components(X3, 3, criterion="bic", random_state=0)
     assert_array_equal(res.n_components, [3])
     assert res.best_n_components == 3
+
+
+def test_kfold_indices_rejects_bad_splits():
+    with pytest.raises(ValueError, match="n_splits must be >= 2"):
+        kfold_indices(10, 1)
+    with pytest.raises(ValueError, match="larger than n_samples = 10"):
+        kfold_indices(10, 11)
+    with pytest.raises(TypeError, match="n_splits must be an integer"):
+        kfold_indices(10, 2.0)

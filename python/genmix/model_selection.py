@@ -20,7 +20,7 @@ from .mixture import GaussianMixture
 CRITERIA = ("cv", "bic", "aic")
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compare fields explicitly
 class ComponentSelection:
     """Result of :func:`select_n_components`.
 
@@ -95,6 +95,16 @@ class ComponentSelection:
         return self.to_string()
 
 
+def _as_int(value, name, minimum):
+    """`value` as a Python int >= `minimum`; a TypeError or ValueError naming `name` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def _check_candidates(n_components):
     if isinstance(n_components, (numbers.Integral, np.integer)) and not isinstance(n_components, bool):
         n_components = [n_components]
@@ -129,6 +139,10 @@ def kfold_indices(n_samples, n_splits, random_state=None):
     -------
     folds : list of (train_index, test_index) pairs of int ndarrays
     """
+    n_samples = _as_int(n_samples, "n_samples", 2)
+    n_splits = _as_int(n_splits, "n_splits", 2)
+    if n_splits > n_samples:
+        raise ValueError(f"n_splits = {n_splits} is larger than n_samples = {n_samples}.")
     perm = check_random_state(random_state).permutation(n_samples)
     sizes = np.full(n_splits, n_samples // n_splits, dtype=np.int64)
     sizes[: n_samples % n_splits] += 1
