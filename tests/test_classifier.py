@@ -293,7 +293,7 @@ def test_invalid_mixture_parameters(fitted, param, value, exc):
     clf, X, y = fitted
     clf.set_params(**{param: value})
     before = pickle.dumps(clf.estimators_)
-    with pytest.raises(exc, match=param):
+    with pytest.raises(exc, match=f"'{param}' parameter of GaussianMixtureClassifier"):
         clf.fit(X, y)
     assert pickle.dumps(clf.estimators_) == before
 

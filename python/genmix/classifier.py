@@ -215,7 +215,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """
         owner = type(self).__name__
         template = self._make_mixture()
-        n_threads = template._check_parameters()  # mixture parameters, checked once up front
+        try:  # mixture parameters, checked once up front; the message names this estimator
+            n_threads = template._check_parameters()
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(str(exc).replace("of GaussianMixture ", f"of {owner} ")) from None
         Xc = check_array(X, n_threads=n_threads)
         y = _check_targets(y, Xc.shape[0], owner)
         classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
