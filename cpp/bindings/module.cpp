@@ -5,6 +5,7 @@ namespace py = pybind11;
 
 void register_mixture(py::module_& m);
 void register_nn(py::module_& m);
+void register_categorical(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "genmix C++ core (Eigen + OpenMP). Private: use the classes in genmix.";
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
 #endif
     register_mixture(m);
     register_nn(m);
+    register_categorical(m);
 }

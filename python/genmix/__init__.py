@@ -6,6 +6,7 @@ when scikit-learn is installed); only NumPy is needed at run time.
 
 from . import datasets, metrics, nn, reference
 from ._base import ConvergenceWarning, NotFittedError
+from .categorical import CategoricalMixture
 from .classifier import GaussianMixtureClassifier
 from .mixture import GaussianMixture
 from .model_selection import ComponentSelection, select_n_components
@@ -13,6 +14,7 @@ from .model_selection import ComponentSelection, select_n_components
 __version__ = "0.1.0"
 
 __all__ = [
+    "CategoricalMixture",
     "ComponentSelection",
     "ConvergenceWarning",
     "GaussianMixture",
