@@ -97,3 +97,28 @@ def nn_input_gradient_penalty(
     n_threads: int,
     workspace: Optional[NNWorkspace] = None,
 ) -> tuple: ...
+
+# --- categorical mixtures (genmix.CategoricalMixture) -------------------------------------
+
+def categorical_em(
+    X: npt.NDArray[np.int64],
+    offsets: list[int],
+    weights: npt.NDArray[np.float64],
+    theta: npt.NDArray[np.float64],
+    alpha: float,
+    algorithm: str,
+    tol: float,
+    max_iter: int,
+    n_threads: int,
+    callback: Optional[Callable[[int, float], None]],
+) -> dict: ...
+def categorical_evaluate(
+    X: npt.NDArray[np.int64],
+    offsets: list[int],
+    weights: npt.NDArray[np.float64],
+    theta: npt.NDArray[np.float64],
+    log_prob: bool,
+    resp: bool,
+    labels: bool,
+    n_threads: int,
+) -> tuple: ...
