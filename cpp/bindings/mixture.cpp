@@ -19,6 +19,7 @@ using genmix_bindings::Interruptible;
 namespace {
 
 using DArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using IArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
 CovType parse_cov(const std::string& s) {
     if (s == "full") return CovType::Full;
@@ -105,8 +106,17 @@ void check_float(const py::array& X) {
 
 template <class T>
 py::dict em_fit_t(const py::array& X, const py::object& sample_weight, const GaussianParams& init, EMOptions o,
-                  const py::object& callback) {
+                  const py::object& callback, const py::object& row_class, const py::object& component_class) {
     const DataView<T> data = view<T>(X, sample_weight);
+    IArray rc, cc;
+    if (!row_class.is_none()) {
+        rc = row_class.cast<IArray>();
+        cc = component_class.cast<IArray>();
+        if (rc.ndim() != 1 || rc.size() != data.n) throw std::invalid_argument("row_class has the wrong length");
+        if (cc.ndim() != 1 || cc.size() != init.k) throw std::invalid_argument("component_class has the wrong length");
+        o.row_class = rc.data();
+        o.component_class = cc.data();
+    }
     Interruptible guard;
     IterCallback on_iter = [&](int it, double change) {
         py::gil_scoped_acquire gil;
@@ -125,8 +135,8 @@ py::dict em_fit_t(const py::array& X, const py::object& sample_weight, const Gau
 
 template <class T>
 py::dict params_from_labels_t(const py::array& X, const py::object& labels, int k, const std::string& cov,
-                              double reg_covar, std::uint64_t seed, int n_threads) {
-    const DataView<T> data = view<T>(X, py::none());
+                              double reg_covar, std::uint64_t seed, int n_threads, const py::object& sample_weight) {
+    const DataView<T> data = view<T>(X, sample_weight);
     const std::int64_t* lab = nullptr;
     py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> labels_arr;
     if (!labels.is_none()) {
@@ -171,8 +181,9 @@ py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg,
 }
 
 template <class T>
-py::array_t<std::int64_t> kmeans_plusplus_t(const py::array& X, int k, std::uint64_t seed, int n_threads) {
-    const DataView<T> data = view<T>(X, py::none());
+py::array_t<std::int64_t> kmeans_plusplus_t(const py::array& X, int k, std::uint64_t seed, int n_threads,
+                                            const py::object& sample_weight) {
+    const DataView<T> data = view<T>(X, sample_weight);
     Interruptible guard;
     std::vector<long> idx;
     guard.run([&] { idx = kmeans_plusplus<T>(data, k, seed, n_threads, &guard.poll); });
@@ -182,8 +193,9 @@ py::array_t<std::int64_t> kmeans_plusplus_t(const py::array& X, int k, std::uint
 }
 
 template <class T>
-py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads) {
-    const DataView<T> data = view<T>(X, py::none());
+py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads,
+                         const py::object& sample_weight) {
+    const DataView<T> data = view<T>(X, sample_weight);
     RowMatD c0 = Eigen::Map<const RowMatD>(centres.data(), centres.shape(0), centres.shape(1));
     Interruptible guard;
     KMeansResult r;
@@ -217,7 +229,8 @@ void register_mixture(py::module_& m) {
         [](const py::array& X, const py::object& sample_weight, const DArray& weights, const DArray& means,
            const py::object& covariances, const DArray& prec_chol, const std::string& cov,
            const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
-           double initial_lower_bound, const py::object& callback) {
+           double initial_lower_bound, const py::object& callback, const py::object& row_class,
+           const py::object& component_class) {
             check_float(X);
             const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
             EMOptions o;
@@ -228,24 +241,26 @@ void register_mixture(py::module_& m) {
             o.max_iter = max_iter;
             o.n_threads = n_threads;
             o.initial_lower_bound = initial_lower_bound;
-            return is_float32(X) ? em_fit_t<float>(X, sample_weight, init, o, callback)
-                                 : em_fit_t<double>(X, sample_weight, init, o, callback);
+            return is_float32(X) ? em_fit_t<float>(X, sample_weight, init, o, callback, row_class, component_class)
+                                 : em_fit_t<double>(X, sample_weight, init, o, callback, row_class, component_class);
         },
         py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("covariances"),
         py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
         py::arg("reg_covar"), py::arg("max_iter"), py::arg("n_threads"), py::arg("initial_lower_bound"),
-        py::arg("callback"), "Runs EM from the given parameters until convergence or max_iter.");
+        py::arg("callback"), py::arg("row_class") = py::none(), py::arg("component_class") = py::none(),
+        "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
+        "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM).");
 
     m.def(
         "params_from_labels",
         [](const py::array& X, const py::object& labels, int k, const std::string& cov, double reg_covar,
-           std::uint64_t seed, int n_threads) {
+           std::uint64_t seed, int n_threads, const py::object& sample_weight) {
             check_float(X);
-            return is_float32(X) ? params_from_labels_t<float>(X, labels, k, cov, reg_covar, seed, n_threads)
-                                 : params_from_labels_t<double>(X, labels, k, cov, reg_covar, seed, n_threads);
+            return is_float32(X) ? params_from_labels_t<float>(X, labels, k, cov, reg_covar, seed, n_threads, sample_weight)
+                                 : params_from_labels_t<double>(X, labels, k, cov, reg_covar, seed, n_threads, sample_weight);
         },
         py::arg("X"), py::arg("labels"), py::arg("n_components"), py::arg("covariance_type"), py::arg("reg_covar"),
-        py::arg("seed"), py::arg("n_threads"),
+        py::arg("seed"), py::arg("n_threads"), py::arg("sample_weight") = py::none(),
         "Mixture parameters from hard labels (-1: ignored row), or from random responsibilities when labels is None.");
 
     m.def(
@@ -266,21 +281,23 @@ void register_mixture(py::module_& m) {
 
     m.def(
         "kmeans_plusplus",
-        [](const py::array& X, int k, std::uint64_t seed, int n_threads) {
+        [](const py::array& X, int k, std::uint64_t seed, int n_threads, const py::object& sample_weight) {
             check_float(X);
-            return is_float32(X) ? kmeans_plusplus_t<float>(X, k, seed, n_threads)
-                                 : kmeans_plusplus_t<double>(X, k, seed, n_threads);
+            return is_float32(X) ? kmeans_plusplus_t<float>(X, k, seed, n_threads, sample_weight)
+                                 : kmeans_plusplus_t<double>(X, k, seed, n_threads, sample_weight);
         },
-        py::arg("X"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"),
+        py::arg("X"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"), py::arg("sample_weight") = py::none(),
         "Row indices of greedy k-means++ seeds.");
 
     m.def(
         "kmeans_lloyd",
-        [](const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads) {
+        [](const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads,
+           const py::object& sample_weight) {
             check_float(X);
-            return is_float32(X) ? kmeans_lloyd_t<float>(X, centres, max_iter, tol, n_threads)
-                                 : kmeans_lloyd_t<double>(X, centres, max_iter, tol, n_threads);
+            return is_float32(X) ? kmeans_lloyd_t<float>(X, centres, max_iter, tol, n_threads, sample_weight)
+                                 : kmeans_lloyd_t<double>(X, centres, max_iter, tol, n_threads, sample_weight);
         },
         py::arg("X"), py::arg("centres"), py::arg("max_iter"), py::arg("tol"), py::arg("n_threads"),
+        py::arg("sample_weight") = py::none(),
         "Lloyd's k-means from the given centres: (labels, centres, n_iter).");
 }

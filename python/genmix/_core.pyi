@@ -25,6 +25,8 @@ def em_fit(
     n_threads: int,
     initial_lower_bound: float,
     callback: Optional[Callable[[int, float], None]],
+    row_class: Optional[npt.NDArray[np.int64]] = None,
+    component_class: Optional[npt.NDArray[np.int64]] = None,
 ) -> dict: ...
 def params_from_labels(
     X: npt.NDArray[np.floating],
@@ -34,6 +36,7 @@ def params_from_labels(
     reg_covar: float,
     seed: int,
     n_threads: int,
+    sample_weight: Optional[npt.NDArray[np.floating]] = None,
 ) -> dict: ...
 def evaluate(
     X: npt.NDArray[np.floating],
@@ -47,9 +50,20 @@ def evaluate(
     labels: bool,
     n_threads: int,
 ) -> tuple: ...
-def kmeans_plusplus(X: npt.NDArray[np.floating], n_clusters: int, seed: int, n_threads: int) -> npt.NDArray[np.int64]: ...
+def kmeans_plusplus(
+    X: npt.NDArray[np.floating],
+    n_clusters: int,
+    seed: int,
+    n_threads: int,
+    sample_weight: Optional[npt.NDArray[np.floating]] = None,
+) -> npt.NDArray[np.int64]: ...
 def kmeans_lloyd(
-    X: npt.NDArray[np.floating], centres: npt.NDArray[np.float64], max_iter: int, tol: float, n_threads: int
+    X: npt.NDArray[np.floating],
+    centres: npt.NDArray[np.float64],
+    max_iter: int,
+    tol: float,
+    n_threads: int,
+    sample_weight: Optional[npt.NDArray[np.floating]] = None,
 ) -> tuple: ...
 
 # --- MLP (genmix.nn) ---------------------------------------------------------------------

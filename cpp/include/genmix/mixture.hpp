@@ -273,6 +273,11 @@ template <class T>
 struct RespSource {
     const LogProbModel<T>* model = nullptr;  // E-step under this model ...
     Algorithm algorithm = Algorithm::Soft;
+    // Semi-supervised clamping of the model's E-step: row_class[i] >= 0 restricts row i to
+    // the components j with component_class[j] == row_class[i] (the others get log p = -inf
+    // before normalisation); -1 leaves the row free. Both null: no clamping.
+    const std::int64_t* row_class = nullptr;
+    const std::int64_t* component_class = nullptr;
     const std::int64_t* labels = nullptr;    // ... or fixed labels (-1: row contributes nothing)
     bool random = false;                     // ... or uniform random, normalised per row
     std::uint64_t seed = 0;
@@ -416,6 +421,15 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
             load_centred_rows(data, cT, r0, B, s, cov);
             if (src.model) {
                 src.model->log_prob(s, B);
+                if (src.row_class) {
+                    const T ninf = -std::numeric_limits<T>::infinity();
+                    for (long i = 0; i < B; ++i) {
+                        const std::int64_t z = src.row_class[r0 + i];
+                        if (z < 0) continue;
+                        for (int j = 0; j < k; ++j)
+                            if (src.component_class[j] != z) s.logp(i, j) = ninf;
+                    }
+                }
                 responsibilities_from_logp(s.logp, src.algorithm, s.obj);
             } else {
                 s.logp.setZero(B, k);
@@ -592,17 +606,27 @@ inline MatD shifted_means(const GaussianParams& p, const VecD& c) {
 
 template <class T>
 VecD column_mean(const DataView<T>& data, int n_threads) {
+    // weighted by sample_weight when given (so weights and repeated rows shift alike)
     const RowPartition part(data.n, 1024, 64);
     std::vector<VecD> sums(part.n_chunks, VecD::Zero(data.d));
+    std::vector<double> wsums(part.n_chunks, 0.0);
     parallel_for(part.n_chunks, n_threads, [&](long ci) {
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
-            const long r0 = part.block_begin(b);
-            sums[ci] += data.rows(r0, part.block_end(b) - r0).template cast<double>().colwise().sum().transpose();
+            const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+            if (data.sample_weight) {
+                const VecD w = Eigen::Map<const ArrT<T>>(data.sample_weight + r0, B).template cast<double>().matrix();
+                sums[ci] += data.rows(r0, B).template cast<double>().transpose() * w;
+                wsums[ci] += w.sum();
+            } else {
+                sums[ci] += data.rows(r0, B).template cast<double>().colwise().sum().transpose();
+                wsums[ci] += (double)B;
+            }
         }
     });
     VecD s = VecD::Zero(data.d);
-    for (auto& v : sums) s += v;
-    return s / (double)std::max<long>(1, data.n);
+    double wsum = 0;
+    for (long ci = 0; ci < part.n_chunks; ++ci) { s += sums[ci]; wsum += wsums[ci]; }
+    return wsum > 0 ? VecD(s / wsum) : VecD::Zero(data.d);
 }
 
 template <class T>
@@ -627,6 +651,9 @@ struct EMOptions {
     int max_iter = 100;
     int n_threads = 0;
     double initial_lower_bound = -std::numeric_limits<double>::infinity();
+    // semi-supervised clamping (see RespSource); null: unsupervised
+    const std::int64_t* row_class = nullptr;
+    const std::int64_t* component_class = nullptr;
 };
 
 struct EMResult {
@@ -654,6 +681,8 @@ EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOpt
         RespSource<T> src;
         src.model = &model;
         src.algorithm = o.algorithm;
+        src.row_class = o.row_class;
+        src.component_class = o.component_class;
         const MatD anchors = shifted_means(r.params, c);
         const Stats st = stats_pass(data, c, o.cov, r.params.k, src, anchors, o.n_threads, poll);
         const double prev = lower_bound;
@@ -750,8 +779,19 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
         auto ctr = data.rows(centre, 1);
         return ((rows.rowwise() - ctr.row(0)).template cast<double>().rowwise().squaredNorm()).eval();
     };
+    // with sample weights, rows are drawn with probability proportional to w (first
+    // centre) and to w * D^2 (the others), and potentials are weighted sums
+    const T* sw = data.sample_weight;
+    auto wt = [&](long i) { return sw ? (double)sw[i] : 1.0; };
     std::vector<long> centres;
-    centres.push_back((long)rng.below((std::uint64_t)n));
+    if (sw) {
+        double total = 0;
+        for (long i = 0; i < n; ++i) cum[i] = total += wt(i);
+        const double u = rng.uniform() * total;
+        centres.push_back(std::min<long>((long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin()), n - 1));
+    } else {
+        centres.push_back((long)rng.below((std::uint64_t)n));
+    }
     parallel_for(part.n_chunks, n_threads, [&](long ci) {
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
@@ -762,7 +802,7 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     MatD pot(part.n_chunks, trials);
     while ((int)centres.size() < k) {
         double total = 0;
-        for (long i = 0; i < n; ++i) cum[i] = total += d2[i];
+        for (long i = 0; i < n; ++i) cum[i] = total += sw ? wt(i) * d2[i] : d2[i];
         for (int t = 0; t < trials; ++t) {
             if (total > 0) {
                 const double u = rng.uniform() * total;
@@ -776,8 +816,11 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
             for (int t = 0; t < trials; ++t) pot(ci, t) = 0;
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-                for (int t = 0; t < trials; ++t)
-                    pot(ci, t) += dist_to(r0, B, cand[t]).array().min(Eigen::Map<ArrD>(d2.data() + r0, B)).sum();
+                for (int t = 0; t < trials; ++t) {
+                    const ArrD m = dist_to(r0, B, cand[t]).array().min(Eigen::Map<ArrD>(d2.data() + r0, B));
+                    if (sw) pot(ci, t) += (m * Eigen::Map<const ArrT<T>>(sw + r0, B).template cast<double>()).sum();
+                    else pot(ci, t) += m.sum();
+                }
             }
         }, poll);
         int best = 0;
@@ -822,17 +865,28 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
     KMeansResult r;
     r.labels.assign(n, -1);
     // tolerance relative to the data's mean variance, as scikit-learn's KMeans
-    double var = 0;
+    // (weighted by sample_weight when given: counts and sums use w, the farthest-point
+    // rescue only picks rows of positive weight)
+    const T* sw = data.sample_weight;
+    double var = 0, wtot = 0;
     {
-        std::vector<double> v(part.n_chunks, 0.0);
+        std::vector<double> v(part.n_chunks, 0.0), wv(part.n_chunks, 0.0);
         parallel_for(part.n_chunks, nt, [&](long ci) {
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-                v[ci] += (data.rows(r0, B).template cast<double>().rowwise() - c.transpose()).squaredNorm();
+                const ArrD sq = (data.rows(r0, B).template cast<double>().rowwise() - c.transpose()).rowwise().squaredNorm().array();
+                if (sw) {
+                    const ArrD w = Eigen::Map<const ArrT<T>>(sw + r0, B).template cast<double>();
+                    v[ci] += (sq * w).sum();
+                    wv[ci] += w.sum();
+                } else {
+                    v[ci] += sq.sum();
+                    wv[ci] += (double)B;
+                }
             }
         }, poll);
-        for (double x : v) var += x;
-        var /= (double)n * d;
+        for (long ci = 0; ci < part.n_chunks; ++ci) { var += v[ci]; wtot += wv[ci]; }
+        var /= std::max(wtot, 1e-300) * d;
     }
     const double tol_abs = tol * var;
     struct Chunk {
@@ -867,10 +921,11 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
                     }
                     if (r.labels[r0 + i] != best) { ++ch.changed; r.labels[r0 + i] = best; }
                     const double dist = (double)(bv + xn[i]);
-                    if (dist > ch.far_dist) { ch.far_dist = dist; ch.far_row = r0 + i; }
-                    if (update_stats) {
-                        ch.counts[best] += 1;
-                        ch.sums.row(best) += s.xs.row(i).template cast<double>();
+                    const double wi = sw ? (double)sw[r0 + i] : 1.0;
+                    if (dist > ch.far_dist && wi > 0) { ch.far_dist = dist; ch.far_row = r0 + i; }
+                    if (update_stats && wi > 0) {
+                        ch.counts[best] += wi;
+                        ch.sums.row(best) += wi * s.xs.row(i).template cast<double>();
                     }
                 }
             }
