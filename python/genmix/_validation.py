@@ -62,10 +62,12 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0):
     return arr
 
 
-def check_n_features(estimator, X, reset):
-    """Record (reset=True) or check n_features_in_ and feature_names_in_."""
+def check_n_features(estimator, X, reset, n_features=None):
+    """Record (reset=True) or check n_features_in_ and feature_names_in_ (n_features: the
+    column count when already known, e.g. from the converted array)."""
     names = feature_names_of(X)
-    n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
+    if n_features is None:
+        n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
     if reset:
         estimator.n_features_in_ = n_features
         if names is not None:
@@ -148,3 +150,68 @@ def as_float_array(value, name, shape, owner):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{owner}: '{name}' contains NaN or infinity.")
     return arr
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, owner):
+    """sample_weight as a fresh C-contiguous 1-D array of X's dtype (None stays None).
+
+    A scalar means that weight for every row. Rejects a wrong shape, non-numbers, NaN or
+    infinity, negative values and weights that are all zero."""
+    if sample_weight is None:
+        return None
+    if _is_sparse(sample_weight):
+        raise TypeError(f"{owner}: sample_weight must be a dense 1-D array.")
+    try:
+        w = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{owner}: sample_weight must be an array of numbers ({exc}).") from None
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"{owner}: sample_weight.shape == {w.shape}, expected ({n_samples},) (one weight per row of X)."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{owner}: sample_weight contains NaN or infinity.")
+    if np.any(w < 0):
+        raise ValueError(f"{owner}: negative values in sample_weight (min {w.min():.5g}); weights must be >= 0.")
+    if not np.any(w > 0):
+        raise ValueError(f"{owner}: sample_weight must contain at least one non-zero weight; all weights are zero.")
+    return np.ascontiguousarray(w, dtype=dtype)
+
+
+def _unlabelled_mask(y):
+    """True where y holds the unlabelled marker -1 (numbers, or -1 in an object array)."""
+    if y.dtype.kind in "iu":
+        return y == -1
+    if y.dtype.kind == "f":
+        return y == -1.0
+    if y.dtype.kind == "b":
+        return np.zeros(y.shape, dtype=bool)
+    if y.dtype.kind == "O":
+        return np.array([isinstance(v, numbers.Number) and not isinstance(v, bool) and v == -1 for v in y],
+                        dtype=bool)
+    return np.zeros(y.shape, dtype=bool)  # strings: every row labelled
+
+
+def check_partial_labels(y, n_samples, owner):
+    """(y as a 1-D array, boolean mask of the labelled rows) for semi-supervised fitting.
+
+    y holds a class per row and -1 for unlabelled rows (scikit-learn's convention; with
+    string classes use an object array to mix them with -1)."""
+    if _is_sparse(y):
+        raise TypeError(f"{owner}: y must be a dense 1-D array of class labels.")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        raise ValueError(f"{owner}: y must be 1-D; got shape {y.shape} (use y.ravel()).")
+    if y.ndim != 1:
+        raise ValueError(f"{owner}: y must be 1-D (one class label per row, -1 = unlabelled); got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"{owner}: y has {y.shape[0]} labels but X has {n_samples} rows.")
+    if y.dtype.kind == "c":
+        raise ValueError(f"{owner}: complex class labels are not supported.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{owner}: y contains NaN or infinity; mark unlabelled rows with -1.")
+    if y.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in y):
+        raise ValueError(f"{owner}: y contains NaN or infinity; mark unlabelled rows with -1.")
+    return y, ~_unlabelled_mask(y)

@@ -17,7 +17,9 @@ from ._validation import (
     check_n_features,
     check_n_threads,
     check_option,
+    check_partial_labels,
     check_real,
+    check_sample_weight,
 )
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -111,6 +113,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_threads : int or None, default=None
         Threads of the C++ core; None uses all cores (respecting ``OMP_NUM_THREADS``).
         Results are bit-for-bit the same for any value.
+    semi_supervised : bool, default=False
+        False: ``y`` is ignored, as in scikit-learn. True: ``fit(X, y)`` learns from
+        partially labelled data. ``y`` holds a class per row and ``-1`` for unlabelled
+        rows (scikit-learn's semi-supervised convention; with string classes use an
+        object array so that ``-1`` can mark the unlabelled rows). ``n_components`` must
+        be a multiple ``m`` of the number of classes; component ``j`` belongs to class
+        ``classes_[j // m]`` (``component_class_``). In every E-step a labelled row's
+        responsibilities are restricted to its class's ``m`` components (soft or hard
+        among them), an unlabelled row is assigned as usual; this is EM for the
+        likelihood of the observed data, ``prod_labelled p(x_i, y_i) *
+        prod_unlabelled p(x_i)``, which is what ``lower_bounds_`` reports (per row,
+        weighted mean; hard EM: its complete-data version) and what never decreases.
+        Initialisation (unless all of ``weights_init``, ``means_init`` and
+        ``precisions_init`` are given; ``init_params`` is then not used): each class's
+        components are fitted to its labelled rows only — one component per class
+        directly, several by k-means (``init_params='kmeans'``, else k-means++ seeds) on
+        that class's labelled rows, which must number at least ``m``. With
+        ``warm_start``, later fits must use labels among ``classes_`` (``y=None`` or all
+        ``-1`` is then allowed). ``predict`` still returns components; use
+        :meth:`predict_class` and :meth:`predict_class_proba` for classes.
 
     Attributes
     ----------
@@ -132,6 +154,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
+    classes_ : ndarray of shape (n_classes,)
+        Only with ``semi_supervised=True``: the sorted distinct labels of ``y`` other
+        than ``-1`` (any dtype, strings included).
+    component_class_ : ndarray of shape (n_components,)
+        Only with ``semi_supervised=True``: the class (a value of ``classes_``) of each
+        component.
+
+    Notes
+    -----
+    ``fit`` takes ``sample_weight``: a row of weight ``w`` counts as ``w`` copies of the
+    row in every statistic and in the objective (``lower_bounds_`` is the weighted mean),
+    so integer weights give the same fit as repeated rows from the same starting
+    parameters. The initialisation uses the weights too: k-means++ draws rows with
+    probability proportional to ``w * D^2``, Lloyd's centroids are weighted means, and
+    ``init_params='random_from_data'`` / ``'random'`` use them in the means and
+    covariances of the initial responsibilities (the random draw of rows itself is
+    unweighted, except that ``'random_from_data'`` only picks rows of positive weight).
+    Only the k-means initialisation is then equivalent to repeating rows in
+    distribution, not in its random draws.
     """
 
     def __init__(
@@ -153,6 +194,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         algorithm="soft",
         n_threads=None,
+        semi_supervised=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -170,6 +212,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.algorithm = algorithm
         self.n_threads = n_threads
+        self.semi_supervised = semi_supervised
 
     # ------------------------------------------------------------------ validation
 
@@ -185,6 +228,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_option(self.algorithm, "algorithm", owner, ALGORITHMS)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise TypeError(f"The 'warm_start' parameter of {owner} must be a bool; got {self.warm_start!r}.")
+        if not isinstance(self.semi_supervised, (bool, np.bool_)):
+            raise TypeError(f"The 'semi_supervised' parameter of {owner} must be a bool; got {self.semi_supervised!r}.")
         check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose,
                   "verbose", owner, low=0)
         check_int(self.verbose_interval, "verbose_interval", owner, low=1)
@@ -222,7 +267,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Estimate the mixture's parameters by EM.
 
         Runs ``n_init`` initialisations (one with ``warm_start`` after the first fit) and
@@ -233,41 +278,99 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data; float32 is computed in float32, anything else in float64.
-        y : Ignored
+        y : array-like of shape (n_samples,), default=None
+            Ignored unless ``semi_supervised=True``; then a class label per row, ``-1``
+            for unlabelled rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative, finite weights, not all zero; a row of weight ``w`` counts as
+            ``w`` copies of it. Cast to X's dtype.
 
         Returns
         -------
         self : GaussianMixture
         """
-        self._fit(X)
+        self._fit(X, y, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model to X and return the most probable component of each row.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Component indices (see :meth:`predict_class` for classes).
         """
-        Xc = self._fit(X)
+        Xc = self._fit(X, y, sample_weight)
         return self._evaluate(Xc, labels=True)[2]
 
-    def _fit(self, X):
+    def _check_labels(self, y, n, do_init):
+        """(classes, per-row class index int64 with -1 = free, component class index) or Nones."""
+        owner = type(self).__name__
+        if not self.semi_supervised:
+            return None, None, None
+        k = self.n_components
+        if not do_init and not hasattr(self, "classes_"):
+            raise ValueError(f"{owner}: warm_start with semi_supervised=True needs a previous semi-supervised fit "
+                             "(the fitted model has no classes_).")
+        if y is None:
+            if do_init:
+                raise ValueError(f"{owner}: semi_supervised=True needs y (a class per row, -1 = unlabelled).")
+            return self.classes_, np.full(n, -1, dtype=np.int64), self._component_class_index
+        y, labelled = check_partial_labels(y, n, owner)
+        if do_init:
+            if not labelled.any():
+                raise ValueError(f"{owner}: semi_supervised=True needs at least one labelled row; every label "
+                                 "in y is -1.")
+            try:
+                classes = np.unique(y[labelled])
+            except TypeError as exc:
+                raise ValueError(f"{owner}: the labels in y cannot be sorted ({exc}).") from None
+            if k % len(classes):
+                raise ValueError(f"{owner}: with semi_supervised=True n_components must be a multiple of the "
+                                 f"number of classes; got n_components={k} for {len(classes)} classes "
+                                 f"{list(classes)!r}.")
+            component_class = np.arange(k, dtype=np.int64) // (k // len(classes))
+        else:
+            classes, component_class = self.classes_, self._component_class_index
+        row_class = np.full(n, -1, dtype=np.int64)
+        if labelled.any():
+            try:
+                yl = y[labelled]
+                idx = np.searchsorted(classes, yl)
+                idx_c = np.minimum(idx, len(classes) - 1)
+                ok = classes[idx_c] == yl
+            except (TypeError, ValueError):
+                ok = np.zeros(int(labelled.sum()), dtype=bool)
+            if not np.all(ok):
+                unknown = np.unique(np.asarray(y[labelled], dtype=object)[~ok].astype(str))[:5]
+                raise ValueError(f"{owner}: y contains labels not among the known classes {list(classes)!r}: "
+                                 f"{list(unknown)!r}.")
+            row_class[labelled] = idx_c
+        return classes, row_class, component_class
+
+    def _fit(self, X, y=None, sample_weight=None):
         n_threads = self._check_parameters()
         Xc = check_array(X, min_samples=2, n_threads=n_threads)
         n, d = Xc.shape
         k = self.n_components
-        if n < k:
+        if n < k and not self.semi_supervised:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
+        sw = check_sample_weight(sample_weight, n, Xc.dtype, type(self).__name__)
         user_init = self._check_initial_parameters(d)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
-            check_n_features(self, X, reset=False)
+            check_n_features(self, X, reset=False, n_features=d)
+        classes, row_class, component_class = self._check_labels(y, n, do_init)
+        if do_init and classes is not None and any(v is None for v in user_init):
+            self._check_labelled_rows(row_class, component_class, sw)
         random_state = check_random_state(self.random_state)
         verbose = int(self.verbose)
 
@@ -277,7 +380,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 print(f"Initialization {init}")
             t_init = time.time()
             if do_init:
-                start = self._initial_parameters(Xc, user_init, random_state, n_threads)
+                start = self._initial_parameters(Xc, user_init, random_state, n_threads, sw, row_class,
+                                                 component_class)
                 prev_bound = -np.inf
             else:
                 start = {
@@ -290,11 +394,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 bound = -np.inf
             else:
                 run = _core.em_fit(
-                    Xc, None, *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
+                    Xc, sw, *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
                     np.asarray(start["covariances"], dtype=np.float64),
                     np.asarray(start["precisions_cholesky"], dtype=np.float64),
                     self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
                     int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
+                    row_class, component_class,
                 )
                 bound = run["lower_bounds"][-1]
                 if verbose:
@@ -319,8 +424,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 UserWarning,
             )
         self._set_fitted(run, bound, Xc.dtype)
-        check_n_features(self, X, reset=True)
+        if classes is not None:
+            self.classes_ = classes
+            self.component_class_ = classes[component_class]
+        else:
+            for name in ("classes_", "component_class_"):
+                self.__dict__.pop(name, None)
+        check_n_features(self, X, reset=True, n_features=d)
         return Xc
+
+    @property
+    def _component_class_index(self):
+        """Index into classes_ of each component: class-major, len(means_) // len(classes_) each."""
+        k = len(self.means_)
+        return np.arange(k, dtype=np.int64) // (k // len(self.classes_))
+
+    def _check_labelled_rows(self, row_class, component_class, sw):
+        """Every class needs enough labelled rows (of positive weight) for its initial components."""
+        n_classes = int(component_class.max()) + 1
+        m = self.n_components // n_classes
+        lab = row_class >= 0
+        if sw is not None:
+            lab &= sw > 0
+        counts = np.bincount(row_class[lab], minlength=n_classes)
+        bad = np.flatnonzero(counts < m)
+        if len(bad):
+            raise ValueError(f"{type(self).__name__}: each class needs at least {m} labelled row(s) of positive "
+                             f"weight to initialise its {m} component(s); class index(es) {bad.tolist()} have "
+                             f"{counts[bad].tolist()}.")
 
     def _set_fitted(self, run, bound, dtype):
         """Stores all fitted attributes at once, after everything has succeeded."""
@@ -356,7 +487,33 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         return report
 
-    def _initial_parameters(self, X, user_init, random_state, n_threads):
+    def _initial_labels_semi_supervised(self, X, seed, n_threads, sw, row_class, component_class):
+        """Initial hard labels from the labelled rows only: class c's components get its rows."""
+        k = self.n_components
+        n_classes = int(component_class.max()) + 1
+        m = k // n_classes
+        labels = np.full(X.shape[0], -1, dtype=np.int64)
+        lab = row_class >= 0
+        if sw is not None:
+            lab &= sw > 0
+        if m == 1:
+            labels[lab] = row_class[lab]
+            return labels
+        for c in range(n_classes):
+            rows = np.flatnonzero(lab & (row_class == c))
+            Xs = np.ascontiguousarray(X[rows])
+            ws = None if sw is None else np.ascontiguousarray(sw[rows])
+            seeds = _core.kmeans_plusplus(Xs, m, seed + c, n_threads, ws)
+            if self.init_params == "kmeans":
+                sub = _core.kmeans_lloyd(Xs, Xs[seeds].astype(np.float64), _KMEANS_MAX_ITER, _KMEANS_TOL,
+                                         n_threads, ws)[0]
+                labels[rows] = c * m + sub
+            else:
+                labels[rows[seeds]] = c * m + np.arange(m)
+        return labels
+
+    def _initial_parameters(self, X, user_init, random_state, n_threads, sw=None, row_class=None,
+                            component_class=None):
         """Initial weights, means, covariances and precision factors (float64)."""
         weights_init, means_init, precisions_init = user_init
         k, cov = self.n_components, self.covariance_type
@@ -364,18 +521,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             labels = None
             seed = draw_seed(random_state)
             n = X.shape[0]
-            if self.init_params in ("kmeans", "k-means++"):
-                seeds = _core.kmeans_plusplus(X, k, seed, n_threads)
+            if row_class is not None:
+                labels = self._initial_labels_semi_supervised(X, seed, n_threads, sw, row_class, component_class)
+            elif self.init_params in ("kmeans", "k-means++"):
+                seeds = _core.kmeans_plusplus(X, k, seed, n_threads, sw)
                 if self.init_params == "kmeans":
                     labels = _core.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER,
-                                                _KMEANS_TOL, n_threads)[0]
+                                                _KMEANS_TOL, n_threads, sw)[0]
                 else:
                     labels = np.full(n, -1, dtype=np.int64)
                     labels[seeds] = np.arange(k)
             elif self.init_params == "random_from_data":
                 labels = np.full(n, -1, dtype=np.int64)
-                labels[random_state.choice(n, size=k, replace=False)] = np.arange(k)
-            params = _core.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads)
+                if sw is None:
+                    labels[random_state.choice(n, size=k, replace=False)] = np.arange(k)
+                else:
+                    positive = np.flatnonzero(sw > 0)
+                    if len(positive) < k:
+                        raise ValueError(f"{type(self).__name__}: init_params='random_from_data' needs at least "
+                                         f"n_components={k} rows of positive weight; got {len(positive)}.")
+                    labels[positive[random_state.choice(len(positive), size=k, replace=False)]] = np.arange(k)
+            params = _core.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads, sw)
         else:
             params = {}
         if weights_init is not None:
@@ -460,6 +626,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
         """
         return self._evaluate(self._validate_for_predict(X), resp=True)[1]
+
+    def _check_classes(self):
+        check_is_fitted(self, "precisions_cholesky_")
+        if not hasattr(self, "classes_"):
+            raise AttributeError(f"{type(self).__name__}: predict_class and predict_class_proba need a model "
+                                 "fitted with semi_supervised=True and labels y.")
+
+    def predict_class_proba(self, X):
+        """Posterior probability of each class: the sum of its components' posteriors.
+
+        Only for a model fitted with ``semi_supervised=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        self._check_classes()
+        resp = self.predict_proba(X)
+        idx = self._component_class_index
+        out = np.zeros((resp.shape[0], len(self.classes_)), dtype=resp.dtype)
+        for j in range(resp.shape[1]):
+            out[:, idx[j]] += resp[:, j]
+        return out
+
+    def predict_class(self, X):
+        """Most probable class of each row (``classes_[argmax predict_class_proba]``).
+
+        Only for a model fitted with ``semi_supervised=True``; :meth:`predict` still
+        returns component indices, as in scikit-learn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_class_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
