@@ -23,8 +23,15 @@ process, and, in a fresh child process, the peak memory beyond X of a genmix fit
 The script never changes environment variables; it prints the BLAS/OpenMP ones, since
 e.g. OPENBLAS_CORETYPE may be set on a machine and slow NumPy down.
 
+With --variants it times instead, on full-200k only, one genmix EM iteration in three
+forms, interleaved: plain; semi-supervised (semi_supervised=True, labels on 10% of the
+rows, the others -1); weighted (sample_weight uniform in [0.5, 1.5]); and prints each
+one's ratio to the plain iteration (issue 4's target: <= 1.2x). Per-call O(n) extras
+(label and weight validation) are amortised over the m iterations as above.
+
 Usage:
     python bench/bench_gmm.py                      # everything, ~10-20 minutes on 2 cores
+    python bench/bench_gmm.py --variants           # semi-supervised / weighted vs plain, full-200k
     python bench/bench_gmm.py --quick              # n / 20, smoke test
     python bench/bench_gmm.py --only full-200k --repeats 3 --no-reference
 """
@@ -150,6 +157,71 @@ def sklearn_run(X, start):
     _, log_resp = sk._e_step(X)  # exactly one scikit-learn EM iteration
     sk._m_step(X, log_resp)
     return time.perf_counter() - t0
+
+
+def variant_starts(X, start, label_fraction=0.1):
+    """(semi-supervised start model, y with labels on `label_fraction` of the rows, weights)."""
+    rng = np.random.default_rng(SEED + 1)
+    k = start.n_components
+    y = np.full(len(X), -1, dtype=np.int64)
+    labelled = rng.random(len(X)) < label_fraction
+    y[labelled] = start.predict(X[labelled])  # labels that agree with the start's components
+    semi = copy.deepcopy(start)
+    semi.set_params(semi_supervised=True)
+    semi.classes_ = np.arange(k)
+    semi.component_class_ = np.arange(k)
+    sample_weight = rng.uniform(0.5, 1.5, len(X))
+    return semi, y, sample_weight
+
+
+def genmix_variant_run(X, start, iters, threads, **fit_kwargs):
+    gm = copy.deepcopy(start)
+    gm.set_params(warm_start=True, tol=0.0, max_iter=iters, n_threads=threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", genmix.ConvergenceWarning)
+        t0 = time.perf_counter()
+        gm.fit(X, **fit_kwargs)
+        elapsed = time.perf_counter() - t0
+    assert gm.n_iter_ == iters, gm.n_iter_
+    return elapsed / iters
+
+
+def time_variants(X, start, w, repeats, threads):
+    """{variant: [seconds per iteration] * repeats}, variants interleaved."""
+    semi, y, sample_weight = variant_starts(X, start)
+    runs = {
+        "plain": lambda: genmix_variant_run(X, start, w["iters"], threads),
+        "semi-supervised 10%": lambda: genmix_variant_run(X, semi, w["iters"], threads, y=y),
+        "weighted": lambda: genmix_variant_run(X, start, w["iters"], threads, sample_weight=sample_weight),
+    }
+    for run in runs.values():  # warm-up
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            time.sleep(PAUSE)
+            times[name].append(run())
+    return times
+
+
+def main_variants(args):
+    w = dict(WORKLOADS["full-200k"])
+    if args.quick:
+        w["n"] //= 20
+    print("\n".join(machine_info(args.threads)))
+    idle_before = cpu_idle_percent()
+    print(f"[full-200k variants] cov={w['cov']} n={w['n']} d={w['d']} k={w['k']} {w['dtype']}, m={w['iters']}, "
+          f"repeats={args.repeats}; ms per EM iteration, median / min", flush=True)
+    X = make_data(w["n"], w["d"], w["k"], w["cov"], w["dtype"])
+    start = start_model(X, w, args.threads)
+    res = time_variants(X, start, w, args.repeats, args.threads)
+    idle_after = cpu_idle_percent()
+    rows = [[name, ms(t), f"{statistics.median(t) / statistics.median(res['plain']):.2f}x"]
+            for name, t in res.items()]
+    print()
+    print_table(["variant", "genmix ms/it", "ratio to plain (median)"], rows)
+    print(f"CPU idle over 1 s at start {_pct(idle_before)}, at end {_pct(idle_after)} "
+          "(lower values mean other users loaded the machine)")
 
 
 def time_workload(X, start, w, impls, repeats, threads):
@@ -315,6 +387,8 @@ def parse_args():
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
     p.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--variants", action="store_true",
+                   help="only time plain vs semi-supervised (10%% labels) vs weighted EM on full-200k")
     p.add_argument("--sklearn-memory", action="store_true",
                    help="also measure scikit-learn's fit memory (slow: n x k float64 arrays)")
     return p.parse_args()
@@ -322,6 +396,12 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.variants:
+        limiter = threadpoolctl.threadpool_limits(args.threads) if args.threads and threadpoolctl else None
+        main_variants(args)
+        if limiter is not None:
+            limiter.restore_original_limits()
+        return
     impls = ["genmix"] + ([] if args.no_reference else ["numpy"])
     impls += [] if sklearn is None or args.no_sklearn else ["sklearn"]
     names = args.only or list(WORKLOADS)

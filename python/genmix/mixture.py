@@ -166,13 +166,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ``fit`` takes ``sample_weight``: a row of weight ``w`` counts as ``w`` copies of the
     row in every statistic and in the objective (``lower_bounds_`` is the weighted mean),
     so integer weights give the same fit as repeated rows from the same starting
-    parameters. The initialisation uses the weights too: k-means++ draws rows with
-    probability proportional to ``w * D^2``, Lloyd's centroids are weighted means, and
-    ``init_params='random_from_data'`` / ``'random'`` use them in the means and
-    covariances of the initial responsibilities (the random draw of rows itself is
-    unweighted, except that ``'random_from_data'`` only picks rows of positive weight).
-    Only the k-means initialisation is then equivalent to repeating rows in
-    distribution, not in its random draws.
+    parameters. The initialisation uses the weights too: k-means++ draws its first seed
+    with probability proportional to ``w`` and the others to ``w * D^2``, Lloyd's
+    centroids are weighted means, and every initialisation forms its initial means and
+    covariances with the weights. ``'random_from_data'`` draws its rows uniformly among
+    the rows of positive weight and ``'random'`` draws unweighted random
+    responsibilities. So with the same ``random_state`` weights and repeated rows give
+    initialisations that agree in distribution (k-means), not draw for draw: start both
+    from ``weights_init``/``means_init``/``precisions_init`` to compare fits exactly.
     """
 
     def __init__(
