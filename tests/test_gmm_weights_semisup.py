@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import genmix._core
@@ -19,6 +21,7 @@ from _gmm_common import (
     COVARIANCE_TYPES,
     FITTED_ARRAYS,
     assert_same_state,
+    covariance_matrices,
     separated_data_with_labels,
     snapshot,
     start_kwargs,
@@ -283,6 +286,53 @@ def test_objective_never_decreases_weighted_and_semi_supervised(covariance_type,
             assert np.all(drops <= 1e-9 * np.maximum(1.0, np.abs(lb[1:]))), (kwargs.keys(), lb)
 
 
+@st.composite
+def partially_labelled_problems(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    d = draw(st.integers(1, 3))
+    n_classes = draw(st.integers(1, 3))
+    per_class = draw(st.integers(20, 60))
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_classes, d)) * draw(st.floats(0.0, 6.0))
+    X = np.repeat(centers, per_class, axis=0) + rng.standard_normal((n_classes * per_class, d))
+    z = np.repeat(np.arange(n_classes), per_class)
+    y = np.where(rng.random(len(z)) < draw(st.floats(0.05, 1.0)), z, -1)
+    m = draw(st.integers(1, 2))  # components per class
+    first = (np.arange(n_classes)[:, None] * per_class + np.arange(m)).ravel()
+    y[first] = z[first]  # every class has m labelled rows
+    weighted = draw(st.booleans())
+    w = rng.integers(0, 4, len(z)).astype(float) if draw(st.booleans()) else rng.uniform(0.0, 3.0, len(z))
+    w[first] = 1.0
+    return dict(X=X, y=y, sample_weight=w if weighted else None,
+                n_components=n_classes * m, covariance_type=draw(st.sampled_from(COVARIANCE_TYPES)),
+                algorithm=draw(st.sampled_from(ALGORITHMS)), random_state=draw(st.integers(0, 1000)))
+
+
+# As in test_gmm_reference: EM is monotone for the exact M-step, so reg_covar=0 here;
+# collapsed components (ValueError naming reg_covar, or rounding-noise variances) are
+# filtered out.
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(problem=partially_labelled_problems())
+def test_objective_never_decreases_property(problem):
+    X, y, sw = problem.pop("X"), problem.pop("y"), problem.pop("sample_weight")
+    gm = GaussianMixture(**problem, semi_supervised=True, tol=0.0, max_iter=30, reg_covar=0.0, n_threads=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X, y, sample_weight=sw)
+    except ValueError as exc:
+        assert "reg_covar" in str(exc)
+        assume(False)
+    k, cov = problem["n_components"], problem["covariance_type"]
+    variances = np.linalg.eigvalsh(covariance_matrices(gm.covariances_, cov, k, X.shape[1]))
+    assume(np.min(variances[gm.weights_ > 0]) > 1e-8 * np.min(np.var(X, axis=0)))
+    lb = np.asarray(gm.lower_bounds_)
+    assert np.all(np.isfinite(lb))
+    drops = lb[:-1] - lb[1:]
+    assert np.all(drops <= 1e-9 * np.maximum(1.0, np.abs(lb[1:]))), lb
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_thread_count_does_not_change_a_bit(covariance_type, dtype):
@@ -367,6 +417,29 @@ def test_warm_start_rejects_unknown_labels(work_calls):
             gm.fit(X_BAD, bad)
     assert work_calls == []
     assert_same_state(before, snapshot(gm))
+
+
+def test_warm_start_rejects_labels_of_a_class_whose_components_were_dropped(work_calls):
+    gm = GaussianMixture(3, semi_supervised=True, warm_start=True, algorithm="hard", random_state=0, n_threads=1)
+    gm.fit(X_BAD, Z_BAD)
+    gm.weights_ = np.array([0.5, 0.5, 0.0])  # as hard EM leaves a dropped component
+    before = snapshot(gm)
+    work_calls.clear()
+    with pytest.raises(ValueError, match=r"dropped"):
+        gm.fit(X_BAD, Z_BAD)
+    assert work_calls == []
+    assert_same_state(before, snapshot(gm))
+    gm.fit(X_BAD, np.where(Z_BAD == 2, -1, Z_BAD))  # without labels of that class it runs
+
+
+def test_fit_predict_passes_labels_and_weights():
+    X, z = separated_data_with_labels(n=300, seed=45)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    kw = dict(semi_supervised=True, random_state=0, n_threads=1)
+    labels = GaussianMixture(3, **kw).fit_predict(X, z, sample_weight=w)
+    gm = GaussianMixture(3, **kw).fit(X, z, sample_weight=w)
+    assert_array_equal(labels, gm.predict(X))
+    assert_array_equal(gm.classes_[labels], gm.predict_class(X))
 
 
 def test_predict_class_needs_a_semi_supervised_fit():

@@ -355,6 +355,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 raise ValueError(f"{owner}: y contains labels not among the known classes {list(classes)!r}: "
                                  f"{list(unknown)!r}.")
             row_class[labelled] = idx_c
+            if not do_init:  # hard EM may have dropped (weight 0) every component of a class
+                alive = np.zeros(len(classes), dtype=bool)
+                np.logical_or.at(alive, component_class, np.asarray(self.weights_) > 0)
+                dead = np.setdiff1d(np.unique(idx_c), np.flatnonzero(alive))
+                if len(dead):
+                    raise ValueError(f"{owner}: every component of class(es) {list(classes[dead])!r} was dropped "
+                                     "by hard EM (weight 0), so rows labelled with them cannot be fitted; refit "
+                                     "without warm_start.")
         return classes, row_class, component_class
 
     def _fit(self, X, y=None, sample_weight=None):
