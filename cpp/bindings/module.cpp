@@ -6,6 +6,7 @@ namespace py = pybind11;
 void register_mixture(py::module_& m);
 void register_nn(py::module_& m);
 void register_categorical(py::module_& m);
+void register_gan(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "genmix C++ core (Eigen + OpenMP). Private: use the classes in genmix.";
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
     register_mixture(m);
     register_nn(m);
     register_categorical(m);
+    register_gan(m);
 }

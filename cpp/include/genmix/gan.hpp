@@ -1,0 +1,425 @@
+// The GAN trainer: a whole training step (minibatch and latent draws, generator forward,
+// discriminator forward/backward on real and fake data with its gradient penalty, both
+// optimizer updates, the EMA of the generator) runs here, on raw buffers, with no Python.
+//
+// State. Every piece of state is a flat buffer owned by the caller and updated in place:
+// the generator's and discriminator's parameters (nn.hpp layout), the optimizer moments
+// (Adam: m, v; SGD: the momentum buffer in m), the EMA copy of the generator, and three
+// counters: completed steps, Adam step counts of G and D. The random numbers of step s
+// (sub-step k of the d_steps discriminator updates) come from a xoshiro256** stream seeded
+// from (seed, s, k) alone, so the RNG "state" is just (seed, step): a run can be saved and
+// resumed bit-identically.
+//
+// Determinism. Every batch sum goes through nn::chunked_sum (fixed partition, chunk-order
+// reduction); optimizer updates are elementwise; so any thread count gives the same bits.
+//
+// Losses, with f the discriminator's output (logit / critic value), r = f(x), q = f(G(z)),
+// means over the batch, softplus(t) = log(1 + e^t):
+//   minimax         L_D = E softplus(-r) + E softplus(q)   (= -E log D(x) - E log(1 - D(G(z))))
+//                   L_G = -E softplus(q)                   (=  E log(1 - D(G(z))), minimised)
+//   non-saturating  L_D as minimax,  L_G = E softplus(-q)  (= -E log D(G(z)))
+//   wasserstein     L_D = E q - E r,  L_G = -E q
+//   hinge           L_D = E relu(1 - r) + E relu(1 + q),  L_G = -E q
+// Penalties (added to L_D), gamma = penalty_weight, R = E (||grad_x f|| - c)^2:
+//   r1: (gamma/2) R on real rows (c = 0); r2: on fake rows (c = 0);
+//   gp: (gamma/2) R on interpolates eps x + (1 - eps) G(z), eps ~ U(0,1) per row, c = 1
+//       (WGAN-GP's lambda is gamma/2).
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "genmix/nn.hpp"
+#include "genmix/parallel.hpp"
+#include "genmix/rng.hpp"
+
+namespace genmix {
+namespace gan {
+
+enum class Loss { Minimax, NonSaturating, Wasserstein, Hinge };
+enum class Penalty { None, R1, R2, GP };
+enum class Update { Simultaneous, Alternating };
+enum class Optim { Adam, SGD };
+enum class Latent { Normal, Uniform };
+
+inline Loss parse_loss(const std::string& s) {
+    if (s == "minimax") return Loss::Minimax;
+    if (s == "non-saturating") return Loss::NonSaturating;
+    if (s == "wasserstein") return Loss::Wasserstein;
+    if (s == "hinge") return Loss::Hinge;
+    throw std::invalid_argument("unknown loss '" + s + "'");
+}
+inline Penalty parse_penalty(const std::string& s) {
+    if (s == "none") return Penalty::None;
+    if (s == "r1") return Penalty::R1;
+    if (s == "r2") return Penalty::R2;
+    if (s == "gp") return Penalty::GP;
+    throw std::invalid_argument("unknown penalty '" + s + "'");
+}
+inline Update parse_update(const std::string& s) {
+    if (s == "simultaneous") return Update::Simultaneous;
+    if (s == "alternating") return Update::Alternating;
+    throw std::invalid_argument("unknown update '" + s + "'");
+}
+inline Optim parse_optim(const std::string& s) {
+    if (s == "adam") return Optim::Adam;
+    if (s == "sgd") return Optim::SGD;
+    throw std::invalid_argument("unknown optimizer '" + s + "'");
+}
+inline Latent parse_latent(const std::string& s) {
+    if (s == "normal") return Latent::Normal;
+    if (s == "uniform") return Latent::Uniform;
+    throw std::invalid_argument("unknown latent distribution '" + s + "'");
+}
+
+struct Config {
+    nn::Spec G, D;  // G: latent_dim -> ... -> d, D: d -> ... -> 1 (output identity)
+    Loss loss = Loss::NonSaturating;
+    Penalty penalty = Penalty::None;
+    double penalty_weight = 0;
+    Update update = Update::Alternating;
+    int d_steps = 1;
+    Optim optim = Optim::Adam;
+    double lr_g = 1e-4, lr_d = 1e-4, beta1 = 0.5, beta2 = 0.999, adam_eps = 1e-8;
+    long batch = 64;
+    double ema = -1;  // < 0: no EMA
+    Latent latent = Latent::Normal;
+    int n_threads = 0;
+    long latent_dim() const { return G.d_in(); }
+    long dim() const { return G.d_out(); }
+};
+
+// Statistics of one step, in this order (what Python's history_ records).
+enum Stat { kDLoss, kGLoss, kPenalty, kDReal, kDFake, kDGradNorm, kGGradNorm, kNStats };
+
+// The caller's state buffers (all flat, updated in place).
+template <class T>
+struct State {
+    T *g, *d, *g_ema;        // g_ema may be null (no EMA)
+    T *g_m, *g_v, *d_m, *d_v;  // g_v / d_v unused (may be null) for SGD
+    std::int64_t* counters;  // [completed steps, Adam t of G, Adam t of D]
+    std::uint64_t seed;
+};
+
+// ---------------------------------------------------------------------------------------
+// Random draws of one (step, sub-step): row indices (uniform, with replacement), latent
+// noise (standard normal by Box-Muller, or uniform on [-1, 1)), interpolation weights.
+
+inline std::uint64_t stream_seed(std::uint64_t seed, std::int64_t step, int sub) {
+    return splitmix64(splitmix64(seed ^ 0x6a09e667f3bcc909ULL) + (std::uint64_t)step * 0x9e3779b97f4a7c15ULL +
+                      (std::uint64_t)sub);
+}
+
+template <class T>
+void draw(std::uint64_t seed, std::int64_t step, int sub, long n_rows, long batch, long latent_dim, Latent latent,
+          long* idx, T* z, T* eps) {
+    Xoshiro256 rng(stream_seed(seed, step, sub));
+    for (long i = 0; i < batch; ++i) idx[i] = (long)rng.below((std::uint64_t)n_rows);
+    const long nz = batch * latent_dim;
+    if (latent == Latent::Normal) {
+        for (long i = 0; i < nz; i += 2) {
+            const double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+            const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586476925286766559 * u2;
+            z[i] = (T)(r * std::cos(t));
+            if (i + 1 < nz) z[i + 1] = (T)(r * std::sin(t));
+        }
+    } else {
+        for (long i = 0; i < nz; ++i) z[i] = (T)(2.0 * rng.uniform() - 1.0);
+    }
+    for (long i = 0; i < batch; ++i) eps[i] = (T)rng.uniform();
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-row losses: value l(f) and derivative dl/df, plus the "D" statistic (sigmoid(f) for
+// minimax / non-saturating, f itself for wasserstein / hinge).
+
+inline double softplus(double t) { return std::max(t, 0.0) + std::log1p(std::exp(-std::fabs(t))); }
+inline double sigmoid(double t) {
+    if (t >= 0) return 1.0 / (1.0 + std::exp(-t));
+    const double e = std::exp(t);
+    return e / (1.0 + e);
+}
+
+enum class Role { DReal, DFake, GFake, None };
+
+inline void row_loss(Loss loss, Role role, double f, double& l, double& dl) {
+    const bool logistic = loss == Loss::Minimax || loss == Loss::NonSaturating;
+    switch (role) {
+        case Role::DReal:
+            if (logistic) { l = softplus(-f); dl = sigmoid(f) - 1.0; }
+            else if (loss == Loss::Wasserstein) { l = -f; dl = -1.0; }
+            else { l = std::max(0.0, 1.0 - f); dl = f < 1.0 ? -1.0 : 0.0; }
+            break;
+        case Role::DFake:
+            if (logistic) { l = softplus(f); dl = sigmoid(f); }
+            else if (loss == Loss::Wasserstein) { l = f; dl = 1.0; }
+            else { l = std::max(0.0, 1.0 + f); dl = f > -1.0 ? 1.0 : 0.0; }
+            break;
+        case Role::GFake:
+            if (loss == Loss::Minimax) { l = -softplus(f); dl = -sigmoid(f); }
+            else if (loss == Loss::NonSaturating) { l = softplus(-f); dl = sigmoid(f) - 1.0; }
+            else { l = -f; dl = -1.0; }
+            break;
+        case Role::None: l = 0; dl = 0; break;
+    }
+}
+
+inline double d_stat(Loss loss, double f) {
+    return (loss == Loss::Minimax || loss == Loss::NonSaturating) ? sigmoid(f) : f;
+}
+
+// ---------------------------------------------------------------------------------------
+
+template <class T>
+struct Scratch {
+    nn::Tape<T> tp;
+    nn::Vec<T> gout;
+};
+
+template <class T>
+using DWorkspace = nn::Workspace<T, Scratch<T>>;
+
+// One pass of the discriminator over n rows X: the loss of `role` (mean over the rows),
+// optionally with (pen_scale) * mean (||grad_x f|| - center)^2. grad (D's n_params,
+// overwritten; null: no parameter gradient) gets the gradient of that; dX (optional)
+// gets the input gradient of the loss term (not with a penalty). stats[0] = sum of l,
+// stats[1] = sum of the D statistic, stats[2] = sum of (||grad_x f|| - c)^2.
+template <class T>
+void d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen, T center, T pen_scale, T* grad,
+            T* dX, double* stats, DWorkspace<T>& ws) {
+    const nn::Spec& s = c.D;
+    const nn::Net<T> net{s, d};
+    const long dim = s.d_in();
+    const T inv_n = T(1) / (T)n;
+    nn::chunked_sum<T>(n, grad ? s.n_params : 0, grad, 3, stats, ws, c.n_threads, nullptr,
+                       [&](long r0, long B, Scratch<T>& sc, T* g, double* st) {
+                           sc.tp.reserve(s, nn::kBlockRows, pen);
+                           if (sc.gout.size() < nn::kBlockRows) sc.gout.resize(nn::kBlockRows);
+                           const T* Xb = X + r0 * dim;
+                           auto f = net.forward(Xb, B, sc.tp);
+                           for (long i = 0; i < B; ++i) {
+                               const double fi = (double)f(0, i);
+                               double l, dl;
+                               row_loss(c.loss, role, fi, l, dl);
+                               st[0] += l;
+                               st[1] += d_stat(c.loss, fi);
+                               sc.gout[i] = (T)dl * inv_n;
+                           }
+                           if (pen) {
+                               st[2] += net.penalty(Xb, role == Role::None ? nullptr : sc.gout.data(), B, center,
+                                                    pen_scale * inv_n, sc.tp, g);
+                           } else if (g || dX) {
+                               net.backward(Xb, sc.gout.data(), B, sc.tp, g, dX ? dX + r0 * dim : nullptr);
+                           }
+                       });
+}
+
+// All buffers of a training loop.
+template <class T>
+struct Trainer {
+    const Config& c;
+    std::vector<long> idx;
+    nn::Vec<T> real, z, eps, fake, interp, dX, gd, gd2, gd3, gg;
+    DWorkspace<T> dws;
+    nn::Workspace<T> gws;
+
+    explicit Trainer(const Config& cfg) : c(cfg) {
+        const long B = c.batch, d = c.dim();
+        idx.resize(B);
+        real.resize(B * d);
+        z.resize(B * c.latent_dim());
+        eps.resize(B);
+        fake.resize(B * d);
+        interp.resize(B * d);
+        dX.resize(B * d);
+        gd.resize(c.D.n_params);
+        gd2.resize(c.D.n_params);
+        gd3.resize(c.D.n_params);
+        gg.resize(c.G.n_params);
+    }
+
+    void gather(const T* X, long n_rows) {
+        const long d = c.dim();
+        for (long i = 0; i < c.batch; ++i)
+            std::copy(X + idx[i] * d, X + idx[i] * d + d, real.data() + i * d);
+        (void)n_rows;
+    }
+
+    void generate(const T* g) { nn::forward<T>(c.G, g, z.data(), c.batch, fake.data(), c.n_threads, nullptr, &gws); }
+
+    // D's gradient (into gd) at (g, d) for the current real / fake / eps buffers;
+    // `fake` must hold G(z). Fills stats kDLoss, kPenalty, kDReal, kDFake, kDGradNorm.
+    void d_grad(const T* d, double* stats) {
+        const long B = c.batch, dim = c.dim();
+        const T half_gamma = (T)(0.5 * c.penalty_weight);
+        double sr[3], sf[3], sp[3] = {0, 0, 0};
+        const bool r1 = c.penalty == Penalty::R1, r2 = c.penalty == Penalty::R2;
+        d_pass<T>(c, d, real.data(), B, Role::DReal, r1, T(0), half_gamma, gd.data(), nullptr, sr, dws);
+        d_pass<T>(c, d, fake.data(), B, Role::DFake, r2, T(0), half_gamma, gd2.data(), nullptr, sf, dws);
+        gd += gd2;
+        double pen = r1 ? sr[2] : r2 ? sf[2] : 0.0;
+        if (c.penalty == Penalty::GP) {
+            for (long i = 0; i < B; ++i) {
+                const T e = eps[i];
+                for (long j = 0; j < dim; ++j)
+                    interp[i * dim + j] = e * real[i * dim + j] + (T(1) - e) * fake[i * dim + j];
+            }
+            d_pass<T>(c, d, interp.data(), B, Role::None, true, T(1), half_gamma, gd3.data(), nullptr, sp, dws);
+            gd += gd3;
+            pen = sp[2];
+        }
+        pen /= (double)B;
+        stats[kDLoss] = (sr[0] + sf[0]) / (double)B + (c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen);
+        stats[kPenalty] = pen;
+        stats[kDReal] = sr[1] / (double)B;
+        stats[kDFake] = sf[1] / (double)B;
+        stats[kDGradNorm] = (double)gd.template cast<double>().norm();
+    }
+
+    // G's gradient (into gg) through D at (g, d) for the current z; `fake` must hold G(z).
+    void g_grad(const T* g, const T* d, double* stats) {
+        const long B = c.batch;
+        double sg[3];
+        d_pass<T>(c, d, fake.data(), B, Role::GFake, false, T(0), T(0), nullptr, dX.data(), sg, dws);
+        nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
+        stats[kGLoss] = sg[0] / (double)B;
+        stats[kGGradNorm] = (double)gg.template cast<double>().norm();
+    }
+};
+
+template <class T>
+void optimizer_step(const Config& c, double lr, long n, T* p, const T* grad, T* m, T* v, std::int64_t& t) {
+    nn::MapV<T> P(p, n), M(m, n);
+    nn::MapCV<T> Gr(grad, n);
+    if (c.optim == Optim::Adam) {
+        nn::MapV<T> V(v, n);
+        t += 1;
+        const T b1 = (T)c.beta1, b2 = (T)c.beta2;
+        const double bc1 = 1.0 - std::pow(c.beta1, (double)t), bc2 = 1.0 - std::pow(c.beta2, (double)t);
+        const T step = (T)(lr / bc1), inv_sqrt_bc2 = (T)(1.0 / std::sqrt(bc2)), e = (T)c.adam_eps;
+        M = b1 * M + (T(1) - b1) * Gr;
+        V.array() = b2 * V.array() + (T(1) - b2) * Gr.array().square();
+        P.array() -= step * M.array() / (V.array().sqrt() * inv_sqrt_bc2 + e);
+    } else {  // SGD with (heavy-ball) momentum beta1: buf = beta1 * buf + g; p -= lr * buf
+        t += 1;
+        M = (T)c.beta1 * M + Gr;
+        P -= (T)lr * M;
+    }
+}
+
+enum class Status { Done = 0, Stopped = 1, Diverged = 2 };
+
+// Hook called between steps (never inside one): log(step, stats) every log_every completed
+// steps and after the last; returns true to stop. poll() asks whether to stop (Ctrl-C);
+// it is called between steps about every 50 ms and may throw.
+using LogFn = std::function<bool(std::int64_t, const double*)>;
+
+inline bool finite_stats(const double* st) {
+    for (int k = 0; k < kNStats; ++k)
+        if (!std::isfinite(st[k])) return false;
+    return true;
+}
+
+template <class T>
+Status train(const Config& c, const T* X, long n_rows, State<T>& S, std::int64_t n_steps, std::int64_t log_every,
+             const LogFn& log, const PollFn* poll, double* last_stats) {
+    Trainer<T> tr(c);
+    const long ng = c.G.n_params, nd = c.D.n_params;
+    using clock = std::chrono::steady_clock;
+    auto last_poll = clock::now();
+    double st[kNStats];
+    std::fill(st, st + kNStats, 0.0);
+    Status status = Status::Done;
+    for (std::int64_t k = 0; k < n_steps; ++k) {
+        const std::int64_t step = S.counters[0];
+        bool diverged = false;
+        // d_steps - 1 discriminator-only updates
+        for (int sub = 0; sub < c.d_steps - 1 && !diverged; ++sub) {
+            draw<T>(S.seed, step, sub + 1, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
+                    tr.eps.data());
+            tr.gather(X, n_rows);
+            tr.generate(S.g);
+            tr.d_grad(S.d, st);
+            if (!std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm])) { diverged = true; break; }
+            optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+        }
+        if (!diverged) {
+            draw<T>(S.seed, step, 0, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
+                    tr.eps.data());
+            tr.gather(X, n_rows);
+            tr.generate(S.g);
+            tr.d_grad(S.d, st);
+            if (c.update == Update::Simultaneous) {
+                tr.g_grad(S.g, S.d, st);
+                diverged = !finite_stats(st);
+                if (!diverged) {
+                    optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+                    optimizer_step<T>(c, c.lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
+                }
+            } else {
+                diverged = !std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm]);
+                if (!diverged) {
+                    optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+                    tr.g_grad(S.g, S.d, st);
+                    diverged = !finite_stats(st);
+                    if (!diverged) optimizer_step<T>(c, c.lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
+                }
+            }
+        }
+        if (diverged) {
+            status = Status::Diverged;
+            break;
+        }
+        if (S.g_ema) {
+            nn::MapV<T> E(S.g_ema, ng);
+            const T a = (T)c.ema;
+            E = a * E + (T(1) - a) * nn::MapCV<T>(S.g, ng);
+        }
+        S.counters[0] = step + 1;
+        std::copy(st, st + kNStats, last_stats);
+        const bool last = k + 1 == n_steps;
+        if (log && ((step + 1) % log_every == 0 || last)) {
+            if (log(step + 1, st)) {
+                status = last ? Status::Done : Status::Stopped;
+                break;
+            }
+        }
+        if (poll && *poll && !last) {
+            const auto now = clock::now();
+            if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
+                last_poll = now;
+                if ((*poll)()) throw Interrupted();
+            }
+        }
+    }
+    if (status == Status::Diverged) std::copy(st, st + kNStats, last_stats);
+    return status;
+}
+
+// The gradients of one step at the given state, for given draws (a test hook): gd and gg
+// of the losses as documented above, D's and G's at the same point (simultaneous).
+template <class T>
+void gradients(const Config& c, const T* g, const T* d, const T* real, const T* z, const T* eps, T* gd, T* gg,
+               double* stats) {
+    Trainer<T> tr(c);
+    const long B = c.batch;
+    std::copy(real, real + B * c.dim(), tr.real.data());
+    std::copy(z, z + B * c.latent_dim(), tr.z.data());
+    std::copy(eps, eps + B, tr.eps.data());
+    tr.generate(g);
+    tr.d_grad(d, stats);
+    tr.g_grad(g, d, stats);
+    std::copy(tr.gd.data(), tr.gd.data() + c.D.n_params, gd);
+    std::copy(tr.gg.data(), tr.gg.data() + c.G.n_params, gg);
+}
+
+}  // namespace gan
+}  // namespace genmix
