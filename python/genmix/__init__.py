@@ -8,6 +8,7 @@ from . import datasets, metrics, nn, reference
 from ._base import ConvergenceWarning, NotFittedError
 from .categorical import CategoricalMixture
 from .classifier import GaussianMixtureClassifier
+from .gan import GAN
 from .mixture import GaussianMixture
 from .model_selection import ComponentSelection, select_n_components
 
@@ -17,6 +18,7 @@ __all__ = [
     "CategoricalMixture",
     "ComponentSelection",
     "ConvergenceWarning",
+    "GAN",
     "GaussianMixture",
     "GaussianMixtureClassifier",
     "NotFittedError",

@@ -1,0 +1,465 @@
+"""Generative adversarial networks whose whole training loop runs in the C++ core.
+
+A training step (minibatch and latent draws, the generator's forward pass, the
+discriminator's forward/backward on real and generated rows with the exact gradient of its
+gradient penalty, both optimizer updates, the EMA of the generator) runs in C++ without the
+GIL; Python sees the trainer only every ``log_every`` steps (history, callback, progress
+bar, Ctrl-C). See :class:`GAN`.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._base import BaseEstimator, NotFittedError, check_random_state, draw_seed
+from ._validation import check_array, check_int, check_n_threads, check_option, check_real
+from .nn import MLP
+
+__all__ = ["GAN"]
+
+_LOSSES = ("minimax", "non-saturating", "wasserstein", "hinge")
+_PENALTIES = (None, "r1", "r2", "gp")
+_UPDATES = ("simultaneous", "alternating")
+_OPTIMIZERS = ("adam", "sgd")
+_LATENTS = ("normal", "uniform")
+_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
+HISTORY_KEYS = ("step", "d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+_STATE_KEYS = ("g", "d", "g_ema", "g_m", "g_v", "d_m", "d_v")
+
+
+def _check_hidden(value, name):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"The '{name}' parameter of GAN must be a sequence of ints; got {value!r}.")
+    sizes = list(value)
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"The '{name}' parameter of GAN must contain ints; got {s!r} in {sizes!r}.")
+        if s < 1:
+            raise ValueError(f"Every entry of '{name}' must be >= 1; got {sizes!r}.")
+    return tuple(int(s) for s in sizes)
+
+
+class GAN(BaseEstimator):
+    """A generative adversarial network of two MLPs, trained in C++.
+
+    Parameters
+    ----------
+    latent_dim : int, default=8
+        Dimension of the latent noise ``z``.
+    latent_distribution : {'normal', 'uniform'}, default='normal'
+        Standard normal, or uniform on ``[-1, 1)`` per coordinate.
+    generator_hidden, discriminator_hidden : sequence of int, default=(128, 128)
+        Hidden widths of the generator ``latent_dim -> ... -> n_features`` and of the
+        discriminator ``n_features -> ... -> 1``. Both output layers are linear: the
+        discriminator returns a logit (or a critic value).
+    activation : {'leaky_relu', 'relu', 'tanh', 'sigmoid', 'identity'}, default='leaky_relu'
+        Activation of every hidden layer of both networks (leaky slope 0.2).
+    loss : {'non-saturating', 'minimax', 'wasserstein', 'hinge'}, default='non-saturating'
+        With ``f`` the discriminator's output, ``D = sigmoid(f)``:
+        ``'minimax'`` is the lecture's game as written, D maximises
+        ``E log D(x) + E log(1 - D(G(z)))`` and G minimises ``E log(1 - D(G(z)))``;
+        ``'non-saturating'``: same D, G maximises ``E log D(G(z))``;
+        ``'wasserstein'``: a critic, D minimises ``E f(G(z)) - E f(x)``, G minimises
+        ``-E f(G(z))`` (use it with ``penalty='gp'``); ``'hinge'``: D minimises
+        ``E relu(1 - f(x)) + E relu(1 + f(G(z)))``, G minimises ``-E f(G(z))``.
+    penalty : {None, 'r1', 'r2', 'gp'}, default='r1'
+        Gradient penalty added to the discriminator's loss,
+        ``(penalty_weight / 2) * E ||grad_x f(x)||^2`` on real rows (``'r1'``), on generated
+        rows (``'r2'``), or ``(penalty_weight / 2) * E (||grad_x f(x_hat)|| - 1)^2`` on
+        random interpolates ``x_hat`` of real and generated rows (``'gp'``, WGAN-GP; its
+        ``lambda`` is ``penalty_weight / 2``). Its parameter gradient is exact (double
+        backpropagation).
+    penalty_weight : float, default=1.0
+        ``gamma`` above (>= 0).
+    update : {'alternating', 'simultaneous'}, default='alternating'
+        ``'simultaneous'``: both gradients are taken at the same point, then both players
+        step (the lecture's rule). ``'alternating'``: the discriminator steps first and the
+        generator's gradient is taken against the updated discriminator.
+    d_steps : int, default=1
+        Discriminator updates per generator update. The first ``d_steps - 1`` are
+        discriminator-only steps, each with its own minibatch; the last one is combined
+        with the generator's step as ``update`` says.
+    optimizer : {'adam', 'sgd'}, default='adam'
+        Adam (bias-corrected, eps 1e-8, as PyTorch) or SGD with heavy-ball momentum
+        ``betas[0]`` (``buf = betas[0] * buf + grad; w -= lr * buf``, as PyTorch).
+    lr_g, lr_d : float, default=1e-3
+        Learning rates (> 0).
+    betas : (float, float), default=(0.5, 0.99)
+        Adam's ``(beta1, beta2)``; SGD uses ``betas[0]`` as its momentum. In ``[0, 1)``.
+    batch_size : int, default=256
+        Rows per minibatch. Minibatches are drawn uniformly **with replacement** from X,
+        so X may have fewer rows than ``batch_size``.
+    n_steps : int, default=3000
+        Generator updates per call to :meth:`fit`.
+    ema : float or None, default=0.999
+        Decay of an exponential moving average of the generator's weights, updated after
+        every step; :meth:`sample` and :attr:`generator_` use the average. None: no EMA.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the initial weights and the training stream (minibatches, noise).
+    n_threads : int or None, default=None
+        Threads of the C++ core; None: all cores. Results are bit-identical for any value.
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
+    log_every : int, default=100
+        The trainer returns to Python (history, callback, progress, Ctrl-C) every
+        ``log_every`` steps and after the last.
+
+    Attributes
+    ----------
+    history_ : dict of ndarray
+        One entry per logged step: ``step``, ``d_loss`` (with the penalty term),
+        ``g_loss``, ``penalty`` (``E ||grad_x f||^2``, or ``E (||grad_x f|| - 1)^2`` for
+        'gp', without the weight), ``d_real`` / ``d_fake`` (mean ``D(x)`` and
+        ``D(G(z))``: ``sigmoid(f)`` for 'minimax' and 'non-saturating', the raw critic
+        value ``f`` for 'wasserstein' and 'hinge'), ``d_grad_norm`` / ``g_grad_norm``
+        (Euclidean norms of the players' parameter gradients). The values are those of the
+        logged step itself.
+    n_steps_ : int
+        Generator updates done so far (over all ``fit`` calls with ``resume=True``).
+    diverged_ : bool
+        Whether the last fit stopped on a non-finite loss or gradient.
+    n_features_in_ : int
+
+    Notes
+    -----
+    The random numbers of step ``s`` depend only on ``(seed, s)``, so the RNG state is a
+    seed and a step count. N steps, :meth:`save`, :meth:`load` and ``fit(X, resume=True)``
+    for N more steps give the same bits as 2N steps straight through (same X, same
+    ``n_steps``-independent settings). A non-finite loss or gradient stops training with a
+    RuntimeWarning before that update is applied (with ``update='alternating'`` a
+    discriminator update of the failing step may already have been applied; the state is
+    finite either way). Ctrl-C stops between two steps, keeping every completed step.
+    """
+
+    def __init__(self, latent_dim=8, latent_distribution="normal", generator_hidden=(128, 128),
+                 discriminator_hidden=(128, 128), activation="leaky_relu", loss="non-saturating", penalty="r1",
+                 penalty_weight=1.0, update="alternating", d_steps=1, optimizer="adam", lr_g=1e-3, lr_d=1e-3,
+                 betas=(0.5, 0.99), batch_size=256, n_steps=3000, ema=0.999, random_state=None, n_threads=None,
+                 dtype=np.float32, log_every=100):
+        self.latent_dim = latent_dim
+        self.latent_distribution = latent_distribution
+        self.generator_hidden = generator_hidden
+        self.discriminator_hidden = discriminator_hidden
+        self.activation = activation
+        self.loss = loss
+        self.penalty = penalty
+        self.penalty_weight = penalty_weight
+        self.update = update
+        self.d_steps = d_steps
+        self.optimizer = optimizer
+        self.lr_g = lr_g
+        self.lr_d = lr_d
+        self.betas = betas
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.ema = ema
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.log_every = log_every
+
+    # --- validation -----------------------------------------------------------------------
+
+    def _check_params(self):
+        o = "GAN"
+        check_int(self.latent_dim, "latent_dim", o, low=1)
+        check_option(self.latent_distribution, "latent_distribution", o, _LATENTS)
+        g_hidden = _check_hidden(self.generator_hidden, "generator_hidden")
+        d_hidden = _check_hidden(self.discriminator_hidden, "discriminator_hidden")
+        check_option(self.activation, "activation", o, _ACTIVATIONS)
+        check_option(self.loss, "loss", o, _LOSSES)
+        if self.penalty is not None:
+            check_option(self.penalty, "penalty", o, ("r1", "r2", "gp"))
+        check_real(self.penalty_weight, "penalty_weight", o, low=0)
+        check_option(self.update, "update", o, _UPDATES)
+        check_int(self.d_steps, "d_steps", o, low=1)
+        check_option(self.optimizer, "optimizer", o, _OPTIMIZERS)
+        check_real(self.lr_g, "lr_g", o, low=0, low_inclusive=False)
+        check_real(self.lr_d, "lr_d", o, low=0, low_inclusive=False)
+        if isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__len__") or len(self.betas) != 2:
+            raise TypeError(f"The 'betas' parameter of GAN must be a pair of floats; got {self.betas!r}.")
+        for b in self.betas:
+            check_real(b, "betas", o, low=0)
+            if b >= 1:
+                raise ValueError(f"The 'betas' parameter of GAN must lie in [0, 1); got {self.betas!r}.")
+        check_int(self.batch_size, "batch_size", o, low=1)
+        check_int(self.n_steps, "n_steps", o, low=0)
+        if self.ema is not None:
+            check_real(self.ema, "ema", o, low=0)
+            if self.ema >= 1:
+                raise ValueError(f"The 'ema' parameter of GAN must be None or in [0, 1); got {self.ema!r}.")
+        nt = check_n_threads(self.n_threads, o)
+        try:
+            dt = np.dtype(self.dtype)
+        except TypeError:
+            raise TypeError(f"The 'dtype' parameter of GAN must be float32 or float64; got {self.dtype!r}.") from None
+        if dt not in (np.float32, np.float64):
+            raise ValueError(f"The 'dtype' parameter of GAN must be float32 or float64; got {dt}.")
+        check_int(self.log_every, "log_every", o, low=1)
+        check_random_state(self.random_state)
+        return g_hidden, d_hidden, nt, np.dtype(dt.name)
+
+    def _config(self, n_features, g_hidden, d_hidden, nt):
+        return {
+            "g_sizes": [int(self.latent_dim), *g_hidden, int(n_features)],
+            "d_sizes": [int(n_features), *d_hidden, 1],
+            "activation": self.activation,
+            "negative_slope": 0.2,
+            "loss": self.loss,
+            "penalty": "none" if self.penalty is None else self.penalty,
+            "penalty_weight": float(self.penalty_weight),
+            "update": self.update,
+            "d_steps": int(self.d_steps),
+            "optimizer": self.optimizer,
+            "lr_g": float(self.lr_g),
+            "lr_d": float(self.lr_d),
+            "beta1": float(self.betas[0]),
+            "beta2": float(self.betas[1]),
+            "batch_size": int(self.batch_size),
+            "ema": -1.0 if self.ema is None else float(self.ema),
+            "latent_distribution": self.latent_distribution,
+            "n_threads": int(nt),
+        }
+
+    def _mlp(self, sizes, params, dtype):
+        net = MLP(sizes, activation=self.activation, output_activation="identity", dtype=dtype, random_state=0)
+        net._params = np.array(params, dtype=dtype, copy=True)
+        return net
+
+    # --- training -------------------------------------------------------------------------
+
+    def _init_state(self, config, dtype, rs):
+        g_seed, d_seed, train_seed = (draw_seed(rs) for _ in range(3))
+        f32 = dtype == np.float32
+        g = _core.nn_init(config["g_sizes"], self.activation, "identity", 0.2, "auto", g_seed, f32)
+        d = _core.nn_init(config["d_sizes"], self.activation, "identity", 0.2, "auto", d_seed, f32)
+        state = {
+            "g": g, "d": d, "g_ema": g.copy(),
+            "g_m": np.zeros_like(g), "g_v": np.zeros_like(g),
+            "d_m": np.zeros_like(d), "d_v": np.zeros_like(d),
+            "counters": np.zeros(3, dtype=np.int64),
+        }
+        return state, np.uint64(train_seed)
+
+    def fit(self, X, y=None, *, callback=None, progress=False, resume=False):
+        """Train for ``n_steps`` generator updates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (finite). Minibatches are drawn with replacement.
+        y : ignored
+        callback : callable, optional
+            ``callback(gan, step, stats)`` every ``log_every`` steps, with the state of
+            that step visible on ``gan`` (``history_``, ``generator_``...) and ``stats`` a
+            dict of the step's history values. Returning ``True`` stops training.
+        progress : bool, default=False
+            Show a tqdm progress bar (nothing when tqdm is not installed).
+        resume : bool, default=False
+            Continue from the current state (weights, optimizer moments, EMA, RNG step)
+            instead of starting afresh; the configuration must be unchanged.
+
+        Returns
+        -------
+        self : GAN
+        """
+        g_hidden, d_hidden, nt, dtype = self._check_params()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"GAN.fit: 'callback' must be callable or None; got {callback!r}.")
+        X = check_array(X, dtype_like=dtype, n_threads=nt)
+        config = self._config(X.shape[1], g_hidden, d_hidden, nt)
+        if resume:
+            if not hasattr(self, "_state"):
+                raise NotFittedError("GAN.fit(resume=True) needs a fitted (or loaded) GAN.")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but GAN is expecting {self.n_features_in_} "
+                                 "features as input.")
+            if {k: v for k, v in config.items() if k != "n_threads"} != \
+                    {k: v for k, v in self._fit_config.items() if k != "n_threads"}:
+                raise ValueError("GAN.fit(resume=True): the configuration changed since the state was created.")
+            if np.dtype(self._state["g"].dtype) != dtype:
+                raise ValueError("GAN.fit(resume=True): the dtype changed since the state was created.")
+            state = {k: np.array(v, copy=True) for k, v in self._state.items()}
+            seed = self._seed
+            history = {k: list(v) for k, v in self.history_.items()}
+        else:
+            state, seed = self._init_state(config, dtype, check_random_state(self.random_state))
+            history = {k: [] for k in HISTORY_KEYS}
+            self.n_features_in_ = int(X.shape[1])
+        self._fit_config = config
+
+        bar = None
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=int(self.n_steps), desc="GAN")
+            except ImportError:
+                bar = None
+        start = int(state["counters"][0])
+        last_seen = [start]
+
+        def publish():
+            self._state = {k: v.copy() for k, v in state.items()}
+            self._seed = seed
+            self.history_ = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64)
+                             for k, v in history.items()}
+            self.n_steps_ = int(state["counters"][0])
+
+        def log_fn(step, stats):
+            history["step"].append(int(step))
+            for k, v in zip(HISTORY_KEYS[1:], stats):
+                history[k].append(float(v))
+            if bar is not None:
+                bar.update(int(step) - last_seen[0])
+                bar.set_postfix(d_loss=f"{stats[0]:.3f}", g_loss=f"{stats[1]:.3f}", refresh=False)
+            last_seen[0] = int(step)
+            if callback is not None:
+                publish()
+                return bool(callback(self, int(step), dict(zip(HISTORY_KEYS[1:], map(float, stats)))))
+            return False
+
+        self.diverged_ = False
+        try:
+            status, _ = _core.gan_train(config, X, state, int(seed), int(self.n_steps), int(self.log_every),
+                                        log_fn)
+        finally:
+            if bar is not None:
+                bar.close()
+            publish()
+        if status == "diverged":
+            self.diverged_ = True
+            warnings.warn(
+                f"GAN training diverged (non-finite loss or gradient) at step {self.n_steps_ + 1}; "
+                f"stopped, keeping the last finite state (step {self.n_steps_}).", RuntimeWarning, stacklevel=2)
+        return self
+
+    # --- using the model ------------------------------------------------------------------
+
+    def _check_fitted(self):
+        if not hasattr(self, "_state"):
+            raise NotFittedError(
+                "This GAN instance is not fitted yet. Call 'fit' with appropriate arguments before using this "
+                "estimator.")
+
+    @property
+    def generator_(self):
+        """The generator as a :class:`genmix.nn.MLP` (a copy; the EMA weights when ``ema`` is set)."""
+        self._check_fitted()
+        c = self._fit_config
+        key = "g_ema" if c["ema"] >= 0 else "g"
+        return self._mlp(c["g_sizes"], self._state[key], self._state[key].dtype)
+
+    @property
+    def discriminator_(self):
+        """The discriminator as a :class:`genmix.nn.MLP` (a copy); its output is the logit / critic value."""
+        self._check_fitted()
+        c = self._fit_config
+        return self._mlp(c["d_sizes"], self._state["d"], self._state["d"].dtype)
+
+    def sample_latent(self, n, random_state=None):
+        """``n`` latent vectors from ``latent_distribution`` (NumPy random numbers)."""
+        check_int(n, "n", "GAN.sample", low=1)
+        rs = check_random_state(random_state)
+        c = self._fit_config
+        k = c["g_sizes"][0]
+        if c["latent_distribution"] == "normal":
+            return rs.standard_normal((n, k))
+        return rs.uniform(-1.0, 1.0, size=(n, k))
+
+    def sample(self, n, random_state=None):
+        """Generate ``n`` samples.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples (>= 1).
+        random_state : int, RandomState, Generator or None, default=None
+            Seeds the latent noise.
+
+        Returns
+        -------
+        X : ndarray of shape (n, n_features), the model's dtype
+        """
+        self._check_fitted()
+        z = self.sample_latent(n, random_state)
+        G = self.generator_
+        return G.forward(z.astype(G.dtype), n_threads=self.n_threads)
+
+    def discriminate(self, X):
+        """The discriminator's verdict on each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        d : ndarray of shape (n_samples,)
+            ``D(x) = sigmoid(f(x))``, the probability that ``x`` is real, for the
+            'minimax' and 'non-saturating' losses. For 'wasserstein' and 'hinge' the
+            discriminator is a critic with no probabilistic meaning and this is the raw
+            critic value ``f(x)`` (higher = judged more real).
+        """
+        self._check_fitted()
+        D = self.discriminator_
+        X = check_array(X, dtype_like=D.dtype)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but GAN is expecting {self.n_features_in_} features "
+                             "as input.")
+        f = D.forward(X, n_threads=self.n_threads)[:, 0].astype(np.float64)
+        if self._fit_config["loss"] in ("minimax", "non-saturating"):
+            return np.where(f >= 0, 1 / (1 + np.exp(-np.abs(f))), np.exp(-np.abs(f)) / (1 + np.exp(-np.abs(f))))
+        return f
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, path):
+        """Save configuration and full training state (weights, optimizer, EMA, RNG, history) with np.savez."""
+        self._check_fitted()
+        arrays = {f"state_{k}": v for k, v in self._state.items()}
+        arrays.update({f"history_{k}": v for k, v in self.history_.items()})
+        params = self.get_params(deep=False)
+        params["dtype"] = np.dtype(params["dtype"]).name
+        params["generator_hidden"] = list(params["generator_hidden"])
+        params["discriminator_hidden"] = list(params["discriminator_hidden"])
+        params["betas"] = list(params["betas"])
+        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
+            params["random_state"] = None
+        elif params["random_state"] is not None:
+            params["random_state"] = int(params["random_state"])
+        meta = {"params": params, "fit_config": self._fit_config, "seed": int(self._seed),
+                "n_features_in": self.n_features_in_, "n_steps_done": self.n_steps_,
+                "diverged": bool(getattr(self, "diverged_", False))}
+        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Load a GAN written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            params = meta["params"]
+            params["dtype"] = np.dtype(params["dtype"])
+            params["generator_hidden"] = tuple(params["generator_hidden"])
+            params["discriminator_hidden"] = tuple(params["discriminator_hidden"])
+            params["betas"] = tuple(params["betas"])
+            self = cls(**params)
+            self._state = {k[6:]: np.array(f[k]) for k in f.files if k.startswith("state_")}
+            self.history_ = {k[8:]: np.array(f[k]) for k in f.files if k.startswith("history_")}
+        self._fit_config = meta["fit_config"]
+        self._seed = np.uint64(meta["seed"])
+        self.n_features_in_ = meta["n_features_in"]
+        self.n_steps_ = meta["n_steps_done"]
+        self.diverged_ = meta["diverged"]
+        return self
+
+    def __getstate__(self):
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_state" in self.__dict__:
+            self._state = {k: np.ascontiguousarray(v) for k, v in self._state.items()}
