@@ -1,0 +1,423 @@
+"""genmix.GAN: the C++ trainer against closed forms, finite differences and the NumPy
+reference MLP; determinism, persistence, learning, and input validation."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import genmix
+from genmix import GAN, _core
+from genmix.datasets import make_ring
+from genmix.metrics import mode_statistics
+from genmix.reference import ReferenceMLP
+
+LOSSES = ("minimax", "non-saturating", "wasserstein", "hinge")
+
+
+def _softplus(t):
+    return np.maximum(t, 0) + np.log1p(np.exp(-np.abs(t)))
+
+
+def _sigmoid(t):
+    return 1 / (1 + np.exp(-t))
+
+
+def _ref_nets(config, g, d):
+    G = ReferenceMLP(config["g_sizes"], config["activation"], "identity", 0.2, params=np.asarray(g, np.float64))
+    D = ReferenceMLP(config["d_sizes"], config["activation"], "identity", 0.2, params=np.asarray(d, np.float64))
+    return G, D
+
+
+def ref_d_loss(config, g, d, real, z, eps):
+    """L_D as documented, in plain NumPy (float64)."""
+    G, D = _ref_nets(config, g, d)
+    fake = G.forward(z)
+    r, q = D.forward(real)[:, 0], D.forward(fake)[:, 0]
+    loss = config["loss"]
+    if loss in ("minimax", "non-saturating"):
+        L = _softplus(-r).mean() + _softplus(q).mean()
+    elif loss == "wasserstein":
+        L = q.mean() - r.mean()
+    else:
+        L = np.maximum(0, 1 - r).mean() + np.maximum(0, 1 + q).mean()
+    gamma, pen = config["penalty_weight"], config["penalty"]
+    if pen == "r1":
+        L += gamma / 2 * np.mean(np.sum(D.input_gradient(real) ** 2, axis=1))
+    elif pen == "r2":
+        L += gamma / 2 * np.mean(np.sum(D.input_gradient(fake) ** 2, axis=1))
+    elif pen == "gp":
+        e = eps[:, None]
+        xh = e * real + (1 - e) * fake
+        L += gamma / 2 * np.mean((np.linalg.norm(D.input_gradient(xh), axis=1) - 1) ** 2)
+    return L
+
+
+def ref_g_loss(config, g, d, z):
+    G, D = _ref_nets(config, g, d)
+    q = D.forward(G.forward(z))[:, 0]
+    loss = config["loss"]
+    if loss == "minimax":
+        return -_softplus(q).mean()
+    if loss == "non-saturating":
+        return _softplus(-q).mean()
+    return -q.mean()
+
+
+def ref_d_grad(config, g, d, real, z, eps):
+    """Analytic gradient of L_D through the reference MLP (float64)."""
+    G, D = _ref_nets(config, g, d)
+    fake = G.forward(z)
+    n = len(real)
+    r, q = D.forward(real), D.forward(fake)
+    loss = config["loss"]
+    if loss in ("minimax", "non-saturating"):
+        gr, gq = _sigmoid(r) - 1, _sigmoid(q)
+    elif loss == "wasserstein":
+        gr, gq = -np.ones_like(r), np.ones_like(q)
+    else:
+        gr, gq = -(r < 1).astype(float), (q > -1).astype(float)
+    grad = D.backward(real, gr / n)[0] + D.backward(fake, gq / n)[0]
+    gamma, pen = config["penalty_weight"], config["penalty"]
+    if pen == "r1":
+        grad += gamma / 2 * D.input_gradient_penalty(real, 0.0)[1]
+    elif pen == "r2":
+        grad += gamma / 2 * D.input_gradient_penalty(fake, 0.0)[1]
+    elif pen == "gp":
+        e = eps[:, None]
+        grad += gamma / 2 * D.input_gradient_penalty(e * real + (1 - e) * fake, 1.0)[1]
+    return grad
+
+
+def ref_g_grad(config, g, d, z):
+    G, D = _ref_nets(config, g, d)
+    n = len(z)
+    q = D.forward(G.forward(z))
+    loss = config["loss"]
+    if loss == "minimax":
+        gq = -_sigmoid(q)
+    elif loss == "non-saturating":
+        gq = _sigmoid(q) - 1
+    else:
+        gq = -np.ones_like(q)
+    dfake = D.backward(G.forward(z), gq / n)[1]
+    return G.backward(z, dfake)[0]
+
+
+def _tiny(**kw):
+    params = dict(latent_dim=2, generator_hidden=(5,), discriminator_hidden=(6, 4), activation="tanh",
+                  batch_size=7, dtype=np.float64, ema=None, random_state=0, n_steps=0, log_every=1)
+    params.update(kw)
+    return GAN(**params)
+
+
+def _fitted_tiny(X, **kw):
+    gan = _tiny(**kw).fit(X)
+    return gan, gan._fit_config, gan._state["g"].copy(), gan._state["d"].copy()
+
+
+@pytest.fixture(scope="module")
+def X2():
+    return np.random.RandomState(1).normal(size=(20, 3))
+
+
+# --- gradients ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("penalty", [None, "r1", "r2", "gp"])
+def test_gradients_match_reference(X2, loss, penalty):
+    gan, cfg, g, d = _fitted_tiny(X2, loss=loss, penalty=penalty, penalty_weight=3.0)
+    rs = np.random.RandomState(2)
+    real, z, eps = X2[:7].copy(), rs.normal(size=(7, 2)), rs.uniform(size=7)
+    gd, gg, stats = _core.gan_gradients(cfg, g, d, real, z, eps)
+    np.testing.assert_allclose(gd, ref_d_grad(cfg, g, d, real, z, eps), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gg, ref_g_grad(cfg, g, d, z), rtol=1e-9, atol=1e-12)
+    assert stats[0] == pytest.approx(ref_d_loss(cfg, g, d, real, z, eps), rel=1e-10)
+    assert stats[1] == pytest.approx(ref_g_loss(cfg, g, d, z), rel=1e-10)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradients_match_finite_differences(X2, loss):
+    penalty = {"minimax": "r1", "non-saturating": "r2", "wasserstein": "gp", "hinge": None}[loss]
+    gan, cfg, g, d = _fitted_tiny(X2, loss=loss, penalty=penalty, penalty_weight=2.0)
+    rs = np.random.RandomState(3)
+    real, z, eps = X2[:7].copy(), rs.normal(size=(7, 2)), rs.uniform(size=7)
+    gd, gg, _ = _core.gan_gradients(cfg, g, d, real, z, eps)
+    h = 1e-6
+    for i in range(d.size):
+        e = np.zeros_like(d)
+        e[i] = h
+        fd = (ref_d_loss(cfg, g, d + e, real, z, eps) - ref_d_loss(cfg, g, d - e, real, z, eps)) / (2 * h)
+        assert gd[i] == pytest.approx(fd, rel=1e-5, abs=1e-8)
+    for i in range(g.size):
+        e = np.zeros_like(g)
+        e[i] = h
+        fd = (ref_g_loss(cfg, g + e, d, z) - ref_g_loss(cfg, g - e, d, z)) / (2 * h)
+        assert gg[i] == pytest.approx(fd, rel=1e-5, abs=1e-8)
+
+
+# --- optimizer steps against the closed form --------------------------------------------------
+
+def _draws(cfg, seed, step, n_rows):
+    idx, z, eps = _core.gan_draws(cfg, int(seed), step, 0, n_rows, False)
+    return idx, z, eps
+
+
+def test_adam_alternating_two_steps_closed_form(X2):
+    lr_d, lr_g, b1, b2 = 0.01, 0.02, 0.5, 0.9
+    gan, cfg, g, d = _fitted_tiny(X2, optimizer="adam", update="alternating", lr_d=lr_d, lr_g=lr_g, betas=(b1, b2),
+                                  penalty="r1", penalty_weight=1.5, ema=0.9)
+    g0 = g.copy()
+    gan.set_params(n_steps=2).fit(X2, resume=True)
+    seed = gan._seed
+    mg, vg, md, vd = (np.zeros_like(g), np.zeros_like(g), np.zeros_like(d), np.zeros_like(d))
+    ema = g0.copy()
+    for t in (1, 2):
+        idx, z, eps = _draws(cfg, seed, t - 1, len(X2))
+        real = X2[idx]
+        grad = ref_d_grad(cfg, g, d, real, z, eps)
+        md = b1 * md + (1 - b1) * grad
+        vd = b2 * vd + (1 - b2) * grad ** 2
+        d = d - lr_d * (md / (1 - b1 ** t)) / (np.sqrt(vd / (1 - b2 ** t)) + 1e-8)
+        grad = ref_g_grad(cfg, g, d, z)  # alternating: against the updated D
+        mg = b1 * mg + (1 - b1) * grad
+        vg = b2 * vg + (1 - b2) * grad ** 2
+        g = g - lr_g * (mg / (1 - b1 ** t)) / (np.sqrt(vg / (1 - b2 ** t)) + 1e-8)
+        ema = 0.9 * ema + 0.1 * g
+    np.testing.assert_allclose(gan._state["d"], d, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gan._state["g"], g, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gan._state["g_ema"], ema, rtol=1e-9, atol=1e-12)
+    assert list(gan._state["counters"]) == [2, 2, 2]
+
+
+def test_sgd_momentum_simultaneous_two_steps_closed_form(X2):
+    lr_d, lr_g, mom = 0.05, 0.03, 0.8
+    gan, cfg, g, d = _fitted_tiny(X2, optimizer="sgd", update="simultaneous", lr_d=lr_d, lr_g=lr_g,
+                                  betas=(mom, 0.0), loss="wasserstein", penalty="gp", penalty_weight=2.0)
+    gan.set_params(n_steps=2).fit(X2, resume=True)
+    seed = gan._seed
+    bg, bd = np.zeros_like(g), np.zeros_like(d)
+    for t in (1, 2):
+        idx, z, eps = _draws(cfg, seed, t - 1, len(X2))
+        real = X2[idx]
+        grad_d = ref_d_grad(cfg, g, d, real, z, eps)
+        grad_g = ref_g_grad(cfg, g, d, z)  # simultaneous: both at the same point
+        bd = mom * bd + grad_d
+        bg = mom * bg + grad_g
+        d = d - lr_d * bd
+        g = g - lr_g * bg
+    np.testing.assert_allclose(gan._state["d"], d, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gan._state["g"], g, rtol=1e-9, atol=1e-12)
+
+
+def test_d_steps_uses_its_own_minibatches(X2):
+    gan, cfg, g, d = _fitted_tiny(X2, optimizer="sgd", lr_d=0.1, lr_g=0.1, betas=(0.0, 0.0), d_steps=2)
+    gan.set_params(n_steps=1).fit(X2, resume=True)
+    seed = gan._seed
+    idx, z, eps = _core.gan_draws(cfg, int(seed), 0, 1, len(X2), False)
+    d = d - 0.1 * ref_d_grad(cfg, g, d, X2[idx], z, eps)
+    idx, z, eps = _draws(cfg, seed, 0, len(X2))
+    d = d - 0.1 * ref_d_grad(cfg, g, d, X2[idx], z, eps)
+    g = g - 0.1 * ref_g_grad(cfg, g, d, z)
+    np.testing.assert_allclose(gan._state["d"], d, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gan._state["g"], g, rtol=1e-9, atol=1e-12)
+
+
+def test_draws_latent_distributions():
+    cfg = _tiny().fit(np.zeros((3, 2)))._fit_config
+    cfg = dict(cfg, batch_size=4000)
+    idx, z, eps = _core.gan_draws(cfg, 5, 0, 0, 10, False)
+    assert idx.min() >= 0 and idx.max() < 10
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+    assert 0 <= eps.min() and eps.max() < 1
+    cfg["latent_distribution"] = "uniform"
+    _, z, _ = _core.gan_draws(cfg, 5, 0, 0, 10, False)
+    assert z.min() >= -1 and z.max() < 1 and abs(z.std() - np.sqrt(1 / 3)) < 0.02
+
+
+# --- determinism and persistence --------------------------------------------------------------
+
+def _state_equal(a, b):
+    for k in a._state:
+        np.testing.assert_array_equal(a._state[k], b._state[k], err_msg=k)
+
+
+def _medium(**kw):
+    params = dict(latent_dim=4, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=300,
+                  n_steps=6, log_every=2, random_state=7, penalty="r1")
+    params.update(kw)
+    return GAN(**params)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(activation="tanh", penalty="gp", loss="wasserstein",
+                                             update="simultaneous", dtype=np.float64)])
+def test_thread_count_invariance(kw):
+    X = make_ring(1000, random_state=0)[0]
+    a = _medium(n_threads=1, **kw).fit(X)
+    b = _medium(n_threads=2, **kw).fit(X)
+    _state_equal(a, b)
+    for k in a.history_:
+        np.testing.assert_array_equal(a.history_[k], b.history_[k])
+
+
+def test_save_load_resume_is_bit_identical(tmp_path):
+    X = make_ring(500, random_state=0)[0]
+    straight = _medium(n_steps=10, d_steps=2, ema=0.9).fit(X)
+    half = _medium(n_steps=5, d_steps=2, ema=0.9).fit(X)
+    half.save(tmp_path / "gan.npz")
+    loaded = GAN.load(tmp_path / "gan.npz")
+    _state_equal(half, loaded)
+    loaded.fit(X, resume=True)
+    _state_equal(straight, loaded)
+    assert loaded.n_steps_ == 10
+    # the resumed history also holds step 5 (the last step of the first fit is always logged)
+    assert list(loaded.history_["step"]) == [2, 4, 5, 6, 8, 10]
+    keep = np.isin(loaded.history_["step"], straight.history_["step"])
+    for k in straight.history_:
+        np.testing.assert_array_equal(loaded.history_[k][keep], straight.history_[k])
+    # pickling round-trips the same state and keeps training identically
+    half2 = pickle.loads(pickle.dumps(_medium(n_steps=5, d_steps=2, ema=0.9).fit(X)))
+    half2.fit(X, resume=True)
+    _state_equal(straight, half2)
+
+
+def test_history_callback_and_stop():
+    X = make_ring(300, random_state=0)[0]
+    seen = []
+
+    def cb(gan, step, stats):
+        seen.append((step, gan.n_steps_, set(stats)))
+        return step >= 4
+
+    gan = _medium(n_steps=10, log_every=2).fit(X, callback=cb)
+    assert [s for s, _, _ in seen] == [2, 4]
+    assert all(s == n for s, n, _ in seen)
+    assert seen[0][2] == set(genmix.gan.HISTORY_KEYS[1:])
+    assert gan.n_steps_ == 4
+    assert list(gan.history_["step"]) == [2, 4]
+    for k in genmix.gan.HISTORY_KEYS:
+        assert gan.history_[k].shape == (2,)
+        assert np.all(np.isfinite(gan.history_[k]))
+    assert np.all((gan.history_["d_real"] > 0) & (gan.history_["d_real"] < 1))
+    full = _medium(n_steps=7, log_every=3).fit(X)
+    assert list(full.history_["step"]) == [3, 6, 7]
+
+
+def test_progress_without_tqdm_is_harmless():
+    X = make_ring(300, random_state=0)[0]
+    _medium(n_steps=2).fit(X, progress=True)
+
+
+def test_divergence_warns_and_keeps_finite_state():
+    X = np.full((50, 2), 3e38, dtype=np.float32)
+    gan = _medium(loss="wasserstein", penalty=None, activation="relu", n_steps=5)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        gan.fit(X)
+    assert gan.diverged_ and gan.n_steps_ == 0
+    for v in gan._state.values():
+        assert np.all(np.isfinite(v))
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+def test_sample_discriminate_and_networks():
+    X = make_ring(300, random_state=0)[0]
+    gan = _medium(n_steps=3, ema=0.5).fit(X)
+    s1, s2 = gan.sample(50, random_state=1), gan.sample(50, random_state=1)
+    assert s1.shape == (50, 2) and s1.dtype == np.float32
+    np.testing.assert_array_equal(s1, s2)
+    G = gan.generator_
+    assert isinstance(G, genmix.nn.MLP) and G.layer_sizes == (4, 32, 32, 2)
+    np.testing.assert_array_equal(G.get_params_flat(), gan._state["g_ema"])
+    D = gan.discriminator_
+    assert D.layer_sizes == (2, 32, 32, 1)
+    p = gan.discriminate(X[:10])
+    assert p.shape == (10,) and np.all((p > 0) & (p < 1))
+    f = D.forward(X[:10].astype(np.float32))[:, 0]
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-f.astype(np.float64))), rtol=1e-6)
+    w = _medium(n_steps=2, loss="wasserstein", penalty="gp", ema=None).fit(X)
+    np.testing.assert_allclose(w.discriminate(X[:5]), w.discriminator_.forward(X[:5].astype(np.float32))[:, 0],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(w.generator_.get_params_flat(), w._state["g"])
+
+
+def test_learns_a_1d_gaussian():
+    X = np.random.RandomState(0).normal(3.0, 0.5, size=(2000, 1))
+    gan = GAN(latent_dim=2, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=128,
+              n_steps=1500, random_state=0, penalty="r1", penalty_weight=1.0, lr_g=2e-3, lr_d=2e-3).fit(X)
+    s = gan.sample(20000, random_state=0)[:, 0]
+    assert abs(s.mean() - 3.0) < 0.1
+    assert abs(s.std() - 0.5) < 0.1
+
+
+def test_ring_captures_all_modes():
+    X, modes = make_ring(2500, random_state=0)
+    gan = GAN(random_state=0, n_steps=1500).fit(X)
+    stats = mode_statistics(gan.sample(2500, random_state=0), modes, std=0.01)
+    assert stats.n_modes_captured == 8
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("param, value, exc", [
+    ("latent_dim", 0, ValueError), ("latent_dim", 2.5, TypeError),
+    ("latent_distribution", "cauchy", ValueError),
+    ("generator_hidden", "32", TypeError), ("generator_hidden", (32, 0), ValueError),
+    ("discriminator_hidden", (32, 1.5), TypeError), ("discriminator_hidden", 5, TypeError),
+    ("activation", "gelu", ValueError), ("loss", "bce", ValueError), ("penalty", "r3", ValueError),
+    ("penalty_weight", -1.0, ValueError), ("penalty_weight", np.nan, ValueError), ("penalty_weight", "1", TypeError),
+    ("update", "both", ValueError), ("d_steps", 0, ValueError), ("optimizer", "rmsprop", ValueError),
+    ("lr_g", 0.0, ValueError), ("lr_d", -1e-3, ValueError), ("lr_d", np.inf, ValueError),
+    ("betas", (0.5,), TypeError), ("betas", (0.5, 1.0), ValueError), ("betas", (-0.1, 0.9), ValueError),
+    ("betas", 0.5, TypeError),
+    ("batch_size", 0, ValueError), ("batch_size", True, TypeError), ("n_steps", -1, ValueError),
+    ("ema", 1.0, ValueError), ("ema", -0.5, ValueError), ("random_state", "seed", ValueError),
+    ("n_threads", 0, ValueError), ("dtype", np.int32, ValueError), ("dtype", "float16", ValueError),
+    ("log_every", 0, ValueError),
+])
+def test_bad_parameters(param, value, exc):
+    X = make_ring(50, random_state=0)[0]
+    gan = _medium(n_steps=1).set_params(**{param: value})
+    with pytest.raises(exc):
+        gan.fit(X)
+    assert not hasattr(gan, "history_")
+
+
+@pytest.mark.parametrize("X", [
+    np.array([[0.0, np.nan]] * 5), np.array([[0.0, np.inf]] * 5), np.zeros(5), np.zeros((2, 2, 2)),
+    np.zeros((0, 2)), np.zeros((5, 0)), [["a", "b"]],
+])
+def test_bad_data(X):
+    with pytest.raises(ValueError):
+        _medium(n_steps=1).fit(X)
+
+
+def test_fewer_rows_than_batch_size_samples_with_replacement():
+    gan = _medium(n_steps=2, batch_size=64).fit(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert gan.n_steps_ == 2
+
+
+def test_misuse():
+    X = make_ring(50, random_state=0)[0]
+    gan = _medium(n_steps=1)
+    with pytest.raises(genmix.NotFittedError):
+        gan.sample(5)
+    with pytest.raises(genmix.NotFittedError):
+        gan.discriminate(X)
+    with pytest.raises(genmix.NotFittedError):
+        gan.fit(X, resume=True)
+    with pytest.raises(TypeError):
+        gan.fit(X, callback=3)
+    gan.fit(X)
+    with pytest.raises(ValueError):
+        gan.discriminate(np.zeros((3, 5)))
+    with pytest.raises(ValueError):
+        gan.fit(np.zeros((10, 3)), resume=True)
+    with pytest.raises(ValueError):
+        gan.set_params(generator_hidden=(16,)).fit(X, resume=True)
+    with pytest.raises(ValueError):
+        gan.sample(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gan.set_params(generator_hidden=(32, 32)).fit(X, resume=True)
