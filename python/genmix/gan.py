@@ -99,6 +99,8 @@ class GAN(BaseEstimator):
     ema : float or None, default=0.999
         Decay of an exponential moving average of the generator's weights, updated after
         every step; :meth:`sample` and :attr:`generator_` use the average. None: no EMA.
+        The decay at step ``t`` (1-based) is ``min(ema, (1 + t) / (10 + t))`` (a warm-up,
+        so short runs are not dominated by the initial weights).
     random_state : int, RandomState, Generator or None, default=None
         Seeds the initial weights and the training stream (minibatches, noise).
     n_threads : int or None, default=None

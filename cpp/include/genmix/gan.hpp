@@ -380,7 +380,11 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& S, std::int64_t
         }
         if (S.g_ema) {
             nn::MapV<T> E(S.g_ema, ng);
-            const T a = (T)c.ema;
+            // warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): the decay
+            // is min(ema, (1 + t) / (10 + t)) after t = step + 1 updates, so the average is not
+            // dominated by the initial weights in short runs
+            const double t = (double)(step + 1);
+            const T a = (T)std::min(c.ema, (1.0 + t) / (10.0 + t));
             E = a * E + (T(1) - a) * nn::MapCV<T>(S.g, ng);
         }
         S.counters[0] = step + 1;
