@@ -132,9 +132,9 @@ class GAN(BaseEstimator):
     seed and a step count. N steps, :meth:`save`, :meth:`load` and ``fit(X, resume=True)``
     for N more steps give the same bits as 2N steps straight through (same X, same
     ``n_steps``-independent settings). A non-finite loss or gradient stops training with a
-    RuntimeWarning before that update is applied (with ``update='alternating'`` a
-    discriminator update of the failing step may already have been applied; the state is
-    finite either way). Ctrl-C stops between two steps, keeping every completed step.
+    RuntimeWarning and keeps the state of the last completed step (a discriminator update
+    already made within the failing step is rolled back). Ctrl-C stops between two steps,
+    keeping every completed step.
     """
 
     def __init__(self, latent_dim=8, latent_distribution="normal", generator_hidden=(128, 128),

@@ -328,18 +328,61 @@ inline bool finite_stats(const double* st) {
     return true;
 }
 
+// The state is worked on in the trainer's own (Eigen-aligned) copies and written back to
+// the caller's buffers before every log call and when the loop ends (also by Ctrl-C):
+// vectorised elementwise updates peel a different number of leading elements depending on
+// a buffer's alignment, and the peeled (scalar, possibly FMA-contracted) elements can round
+// differently, so working in place on NumPy's buffers would make the bits depend on where
+// NumPy happened to allocate them.
 template <class T>
-Status train(const Config& c, const T* X, long n_rows, State<T>& S, std::int64_t n_steps, std::int64_t log_every,
+Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int64_t n_steps, std::int64_t log_every,
              const LogFn& log, const PollFn* poll, double* last_stats) {
     Trainer<T> tr(c);
     const long ng = c.G.n_params, nd = c.D.n_params;
+    const bool adam = c.optim == Optim::Adam;
+    nn::Vec<T> g = nn::MapV<T>(user.g, ng), d = nn::MapV<T>(user.d, nd);
+    nn::Vec<T> gm = nn::MapV<T>(user.g_m, ng), dm = nn::MapV<T>(user.d_m, nd);
+    nn::Vec<T> gv = adam ? nn::Vec<T>(nn::MapV<T>(user.g_v, ng)) : nn::Vec<T>();
+    nn::Vec<T> dv = adam ? nn::Vec<T>(nn::MapV<T>(user.d_v, nd)) : nn::Vec<T>();
+    nn::Vec<T> ge = user.g_ema ? nn::Vec<T>(nn::MapV<T>(user.g_ema, ng)) : nn::Vec<T>();
+    State<T> S{g.data(), d.data(), user.g_ema ? ge.data() : nullptr, gm.data(), adam ? gv.data() : nullptr,
+               dm.data(), adam ? dv.data() : nullptr, user.counters, user.seed};
+    auto sync = [&] {
+        nn::MapV<T>(user.g, ng) = g;
+        nn::MapV<T>(user.d, nd) = d;
+        nn::MapV<T>(user.g_m, ng) = gm;
+        nn::MapV<T>(user.d_m, nd) = dm;
+        if (adam) {
+            nn::MapV<T>(user.g_v, ng) = gv;
+            nn::MapV<T>(user.d_v, nd) = dv;
+        }
+        if (user.g_ema) nn::MapV<T>(user.g_ema, ng) = ge;
+    };
+    // counters are updated in place; keep them in step with the buffers written back
+    std::int64_t work[3] = {user.counters[0], user.counters[1], user.counters[2]};
+    S.counters = work;
+    auto commit = [&] {
+        sync();
+        std::copy(work, work + 3, user.counters);
+    };
     using clock = std::chrono::steady_clock;
     auto last_poll = clock::now();
     double st[kNStats];
     std::fill(st, st + kNStats, 0.0);
     Status status = Status::Done;
+    // A step that diverges after a discriminator update (alternating, d_steps > 1) is rolled
+    // back to its start, so the state kept is always that of the last completed step.
+    const bool snapshot = c.update == Update::Alternating || c.d_steps > 1;
+    nn::Vec<T> d0, dm0, dv0;
+    std::int64_t td0 = 0;
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
+        if (snapshot) {
+            d0 = d;
+            dm0 = dm;
+            if (adam) dv0 = dv;
+            td0 = S.counters[2];
+        }
         bool diverged = false;
         // d_steps - 1 discriminator-only updates
         for (int sub = 0; sub < c.d_steps - 1 && !diverged; ++sub) {
@@ -391,6 +434,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& S, std::int64_t
         std::copy(st, st + kNStats, last_stats);
         const bool last = k + 1 == n_steps;
         if (log && ((step + 1) % log_every == 0 || last)) {
+            commit();
             if (log(step + 1, st)) {
                 status = last ? Status::Done : Status::Stopped;
                 break;
@@ -400,11 +444,23 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& S, std::int64_t
             const auto now = clock::now();
             if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
                 last_poll = now;
-                if ((*poll)()) throw Interrupted();
+                if ((*poll)()) {
+                    commit();
+                    throw Interrupted();
+                }
             }
         }
     }
-    if (status == Status::Diverged) std::copy(st, st + kNStats, last_stats);
+    if (status == Status::Diverged) {
+        std::copy(st, st + kNStats, last_stats);
+        if (snapshot) {  // undo the discriminator updates of the failing step
+            d = d0;
+            dm = dm0;
+            if (adam) dv = dv0;
+            work[2] = td0;
+        }
+    }
+    commit();
     return status;
 }
 
