@@ -424,3 +424,57 @@ def test_misuse():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gan.set_params(generator_hidden=(32, 32)).fit(X, resume=True)
+
+
+CTRL_C_CHILD = r"""
+import json, os, signal, threading
+import numpy as np
+from genmix import GAN
+from genmix.datasets import make_ring
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own Ctrl-C handling
+X = make_ring(500, random_state=0)[0]
+kw = dict(latent_dim=4, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=64,
+          random_state=3, n_threads=2, log_every=10**9)
+gan = GAN(n_steps=10**9, **kw)
+timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+timer.start()
+result = {"interrupted": False}
+try:
+    gan.fit(X)
+except KeyboardInterrupt:
+    result["interrupted"] = True
+timer.cancel()
+k = gan.n_steps_
+straight = GAN(n_steps=k, **kw).fit(X)
+result["steps"] = k
+result["same"] = all(np.array_equal(gan._state[key], straight._state[key]) for key in gan._state)
+print(json.dumps(result))
+"""
+
+
+def test_ctrl_c_stops_between_steps_keeping_completed_steps():
+    import json
+    import subprocess
+    import sys
+    try:
+        proc = subprocess.run([sys.executable, "-c", CTRL_C_CHILD], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the fit was not interrupted by SIGINT (child killed after 120 s)")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["interrupted"] and result["steps"] > 0 and result["same"], result
+
+
+def test_callback_exception_keeps_completed_steps():
+    X = make_ring(300, random_state=0)[0]
+
+    def cb(gan, step, stats):
+        if step == 4:
+            raise RuntimeError("stop here")
+
+    gan = _medium(n_steps=10, log_every=2)
+    with pytest.raises(RuntimeError, match="stop here"):
+        gan.fit(X, callback=cb)
+    assert gan.n_steps_ == 4
+    _state_equal(gan, _medium(n_steps=4, log_every=2).fit(X))
