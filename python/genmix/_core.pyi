@@ -136,3 +136,26 @@ def categorical_evaluate(
     labels: bool,
     n_threads: int,
 ) -> tuple: ...
+
+# --- GAN trainer (genmix.gan) -----------------------------------------------------------
+
+def gan_train(
+    config: dict,
+    X: npt.NDArray[np.floating],
+    state: dict,
+    seed: int,
+    n_steps: int,
+    log_every: int,
+    log_fn: Optional[Callable[[int, npt.NDArray[np.float64]], bool]],
+) -> tuple[str, npt.NDArray[np.float64]]: ...
+def gan_gradients(
+    config: dict,
+    g: npt.NDArray[np.floating],
+    d: npt.NDArray[np.floating],
+    real: npt.NDArray[np.floating],
+    z: npt.NDArray[np.floating],
+    eps: npt.NDArray[np.floating],
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.float64]]: ...
+def gan_draws(
+    config: dict, seed: int, step: int, sub: int, n_rows: int, float32: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
