@@ -399,6 +399,13 @@ def test_bad_data(X):
         _medium(n_steps=1).fit(X)
 
 
+def test_read_only_float32_input():
+    X = make_ring(100, random_state=0)[0].astype(np.float32)
+    X.setflags(write=False)
+    gan = _medium(n_steps=2).fit(X)
+    assert gan.n_steps_ == 2 and gan.discriminate(X).shape == (100,)
+
+
 def test_fewer_rows_than_batch_size_samples_with_replacement():
     gan = _medium(n_steps=2, batch_size=64).fit(np.array([[0.0, 1.0], [1.0, 0.0]]))
     assert gan.n_steps_ == 2

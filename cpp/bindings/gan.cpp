@@ -58,6 +58,15 @@ T* buf(const py::array& a, const char* name, long size) {
     return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
+// A read-only input: C-contiguous, of type T and `size` elements (need not be writeable).
+template <class T>
+const T* cbuf(const py::array& a, const char* name, long size) {
+    if (!has_type<T>(a)) throw std::invalid_argument(std::string(name) + " has the wrong dtype");
+    if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+    if (a.size() != size) throw std::invalid_argument(std::string(name) + " has the wrong size");
+    return static_cast<const T*>(a.data());
+}
+
 const char* status_name(gan::Status s) {
     switch (s) {
         case gan::Status::Done: return "done";
@@ -72,7 +81,7 @@ py::tuple train_t(const gan::Config& c, const py::array& X, const py::dict& st, 
                   std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn) {
     if (X.ndim() != 2 || X.shape(1) != c.dim() || X.shape(0) < 1) throw std::invalid_argument("X has the wrong shape");
     const long n = (long)X.shape(0);
-    const T* x = buf<T>(X, "X", n * c.dim());
+    const T* x = cbuf<T>(X, "X", n * c.dim());
     gan::State<T> S;
     S.g = buf<T>(st["g"], "g", c.G.n_params);
     S.d = buf<T>(st["d"], "d", c.D.n_params);
@@ -110,11 +119,11 @@ template <class T>
 py::tuple gradients_t(const gan::Config& c, const py::array& g, const py::array& d, const py::array& real,
                       const py::array& z, const py::array& eps) {
     const long B = c.batch;
-    const T* gp = buf<T>(g, "g", c.G.n_params);
-    const T* dp = buf<T>(d, "d", c.D.n_params);
-    const T* rp = buf<T>(real, "real", B * c.dim());
-    const T* zp = buf<T>(z, "z", B * c.latent_dim());
-    const T* ep = buf<T>(eps, "eps", B);
+    const T* gp = cbuf<T>(g, "g", c.G.n_params);
+    const T* dp = cbuf<T>(d, "d", c.D.n_params);
+    const T* rp = cbuf<T>(real, "real", B * c.dim());
+    const T* zp = cbuf<T>(z, "z", B * c.latent_dim());
+    const T* ep = cbuf<T>(eps, "eps", B);
     py::array_t<T> gd(c.D.n_params), gg(c.G.n_params);
     py::array_t<double> stats(gan::kNStats);
     T* gdp = gd.mutable_data();

@@ -94,7 +94,7 @@ class GAN(BaseEstimator):
     batch_size : int, default=256
         Rows per minibatch. Minibatches are drawn uniformly **with replacement** from X,
         so X may have fewer rows than ``batch_size``.
-    n_steps : int, default=10000
+    n_steps : int, default=20000
         Generator updates per call to :meth:`fit`.
     ema : float or None, default=0.999
         Decay of an exponential moving average of the generator's weights, updated after
@@ -144,7 +144,7 @@ class GAN(BaseEstimator):
     def __init__(self, latent_dim=8, latent_distribution="normal", generator_hidden=(128, 128),
                  discriminator_hidden=(128, 128), activation="leaky_relu", loss="non-saturating", penalty="r1",
                  penalty_weight=0.1, update="alternating", d_steps=1, optimizer="adam", lr_g=1e-3, lr_d=1e-3,
-                 betas=(0.5, 0.99), batch_size=256, n_steps=10000, ema=0.999, random_state=None, n_threads=None,
+                 betas=(0.5, 0.99), batch_size=256, n_steps=20000, ema=0.999, random_state=None, n_threads=None,
                  dtype=np.float32, log_every=100):
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
