@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
 from . import _core
-from ._base import BaseEstimator, ConvergenceWarning, DensityMixin, check_is_fitted, check_random_state
+from ._base import (
+    BaseEstimator,
+    ConvergenceWarning,
+    DensityMixin,
+    MixtureScoreMixin,
+    check_is_fitted,
+    check_random_state,
+)
 from ._validation import _is_sparse, check_int, check_n_features, check_n_threads, check_option, check_real
 
 INIT_PARAMS = ("random", "random_from_data")
 ALGORITHMS = ("soft", "hard")
 
 
-class CategoricalMixture(DensityMixin, BaseEstimator):
+class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     """Mixture of independent categorical distributions per feature, fitted by EM.
 
     Each row's features are integer codes; column ``j`` takes values ``0 .. m_j - 1``.
@@ -250,20 +256,6 @@ class CategoricalMixture(DensityMixin, BaseEstimator):
         """
         return self._evaluate(X, log_prob=True)[0]
 
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        float
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def predict(self, X):
         """Most probable component of each row.
 
@@ -314,35 +306,7 @@ class CategoricalMixture(DensityMixin, BaseEstimator):
             X[:, j] = np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1)
         return X, y
 
-    # ------------------------------------------------------------------ model selection
+    # ------------------------------------------------------------------ model size (score, bic, aic: MixtureScoreMixin)
 
     def _n_parameters(self):
         return int(self.n_components - 1 + self.n_components * np.sum(self.n_categories_ - 1))
-
-    def bic(self, X):
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        float
-        """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
-
-    def aic(self, X):
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        float
-        """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()

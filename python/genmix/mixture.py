@@ -9,7 +9,15 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._base import BaseEstimator, ConvergenceWarning, DensityMixin, check_is_fitted, check_random_state, draw_seed
+from ._base import (
+    BaseEstimator,
+    ConvergenceWarning,
+    DensityMixin,
+    MixtureScoreMixin,
+    check_is_fitted,
+    check_random_state,
+    draw_seed,
+)
 from ._validation import (
     as_float_array,
     check_array,
@@ -56,7 +64,7 @@ def _precisions_from_cholesky(prec_chol, covariance_type):
     return prec_chol @ np.swapaxes(prec_chol, -1, -2)
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by soft or hard EM in a multithreaded C++ core.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -596,20 +604,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         return self._evaluate(self._validate_for_predict(X), log_prob=True)[0]
 
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of X under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def predict(self, X):
         """Most probable component of each row.
 
@@ -714,7 +708,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y = np.repeat(np.arange(len(counts)), counts)
         return X, y
 
-    # ------------------------------------------------------------------ model selection
+    # ------------------------------------------------------------------ model size (score, bic, aic: MixtureScoreMixin)
 
     def _n_parameters(self):
         d = self.means_.shape[1]
@@ -726,31 +720,3 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             "spherical": k,
         }[self.covariance_type]
         return int(cov_params + k * d + k - 1)
-
-    def bic(self, X):
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        bic : float
-        """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
-
-    def aic(self, X):
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        aic : float
-        """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
