@@ -10,10 +10,12 @@
 
 #include "genmix/categorical.hpp"
 #include "interrupt.hpp"
+#include "outputs.hpp"
 
 namespace py = pybind11;
 using namespace genmix;
 using genmix_bindings::Interruptible;
+using genmix_bindings::optional_output;
 
 namespace {
 
@@ -87,25 +89,11 @@ void register_categorical(py::module_& m) {
             const CategoricalData data = make_data(X, offsets);
             const CategoricalParams p = make_params(weights, theta, offsets.back());
             const long k = (long)p.weights.size();
-            py::object lp = py::none(), rs = py::none(), lb = py::none();
-            double* lp_ptr = nullptr;
-            double* rs_ptr = nullptr;
-            std::int64_t* lb_ptr = nullptr;
-            if (log_prob) {
-                py::array_t<double> a(data.n);
-                lp_ptr = a.mutable_data();
-                lp = a;
-            }
-            if (resp) {
-                py::array_t<double> a({(py::ssize_t)data.n, (py::ssize_t)k});
-                rs_ptr = a.mutable_data();
-                rs = a;
-            }
-            if (labels) {
-                py::array_t<std::int64_t> a(data.n);
-                lb_ptr = a.mutable_data();
-                lb = a;
-            }
+            double *lp_ptr, *rs_ptr;
+            std::int64_t* lb_ptr;
+            const py::object lp = optional_output(log_prob, {(py::ssize_t)data.n}, lp_ptr);
+            const py::object rs = optional_output(resp, {(py::ssize_t)data.n, (py::ssize_t)k}, rs_ptr);
+            const py::object lb = optional_output(labels, {(py::ssize_t)data.n}, lb_ptr);
             Interruptible guard;
             guard.run([&] { categorical_evaluate(data, p, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll); });
             return py::make_tuple(lp, rs, lb);

@@ -11,10 +11,12 @@
 
 #include "genmix/mixture.hpp"
 #include "interrupt.hpp"
+#include "outputs.hpp"
 
 namespace py = pybind11;
 using namespace genmix;
 using genmix_bindings::Interruptible;
+using genmix_bindings::optional_output;
 
 namespace {
 
@@ -156,25 +158,12 @@ template <class T>
 py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg, bool want_log_prob,
                      bool want_resp, bool want_labels, int n_threads) {
     const DataView<T> data = view<T>(X, py::none());
-    py::object lp = py::none(), rs = py::none(), lb = py::none();
-    double* lp_ptr = nullptr;
-    T* rs_ptr = nullptr;
-    std::int64_t* lb_ptr = nullptr;
-    if (want_log_prob) {
-        py::array_t<double> a(data.n);
-        lp_ptr = a.mutable_data();
-        lp = a;
-    }
-    if (want_resp) {
-        py::array_t<T> a({(py::ssize_t)data.n, (py::ssize_t)p.k});
-        rs_ptr = a.mutable_data();
-        rs = a;
-    }
-    if (want_labels) {
-        py::array_t<std::int64_t> a(data.n);
-        lb_ptr = a.mutable_data();
-        lb = a;
-    }
+    double* lp_ptr;
+    T* rs_ptr;
+    std::int64_t* lb_ptr;
+    const py::object lp = optional_output(want_log_prob, {(py::ssize_t)data.n}, lp_ptr);
+    const py::object rs = optional_output(want_resp, {(py::ssize_t)data.n, (py::ssize_t)p.k}, rs_ptr);
+    const py::object lb = optional_output(want_labels, {(py::ssize_t)data.n}, lb_ptr);
     Interruptible guard;
     guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll); });
     return py::make_tuple(lp, rs, lb);
