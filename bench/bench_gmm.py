@@ -23,15 +23,18 @@ process, and, in a fresh child process, the peak memory beyond X of a genmix fit
 The script never changes environment variables; it prints the BLAS/OpenMP ones, since
 e.g. OPENBLAS_CORETYPE may be set on a machine and slow NumPy down.
 
-With --variants it times instead, on full-200k only, one genmix EM iteration in three
+With --variants it times instead, on full-200k only, one genmix EM iteration in four
 forms, interleaved: plain; semi-supervised (semi_supervised=True, labels on 10% of the
-rows, the others -1); weighted (sample_weight uniform in [0.5, 1.5]); and prints each
-one's ratio to the plain iteration (issue 4's target: <= 1.2x). Per-call O(n) extras
-(label and weight validation) are amortised over the m iterations as above.
+rows, the others -1); weighted (sample_weight uniform in [0.5, 1.5]); missing 10%
+(missing="em" on a copy of X with 10% of the entries set to NaN completely at random,
+fixed seed); and prints each one's ratio to the plain iteration (issue 4's targets:
+<= 1.2x semi-supervised and weighted, <= 3x missing). All four start from the same
+parameters. Per-call O(n) extras (label, weight and NaN-pattern validation) are amortised
+over the m iterations as above.
 
 Usage:
     python bench/bench_gmm.py                      # everything, ~10-20 minutes on 2 cores
-    python bench/bench_gmm.py --variants           # semi-supervised / weighted vs plain, full-200k
+    python bench/bench_gmm.py --variants           # semi-supervised / weighted / missing vs plain, full-200k
     python bench/bench_gmm.py --quick              # n / 20, smoke test
     python bench/bench_gmm.py --only full-200k --repeats 3 --no-reference
 """
@@ -159,6 +162,15 @@ def sklearn_run(X, start):
     return time.perf_counter() - t0
 
 
+def with_missing_entries(X, fraction=0.1):
+    """A copy of X with `fraction` of the entries set to NaN, completely at random (fixed seed)."""
+    rng = np.random.default_rng(SEED + 2)
+    X = X.copy()
+    X[rng.random(X.shape) < fraction] = np.nan
+    assert not np.isnan(X).all(axis=1).any()  # (at d=16 and 10% a row loses everything with p = 1e-16)
+    return X
+
+
 def variant_starts(X, start, label_fraction=0.1):
     """(semi-supervised start model, y with labels on `label_fraction` of the rows, weights)."""
     rng = np.random.default_rng(SEED + 1)
@@ -189,10 +201,14 @@ def genmix_variant_run(X, start, iters, threads, **fit_kwargs):
 def time_variants(X, start, w, repeats, threads):
     """{variant: [seconds per iteration] * repeats}, variants interleaved."""
     semi, y, sample_weight = variant_starts(X, start)
+    X_missing = with_missing_entries(X)
+    missing = copy.deepcopy(start)
+    missing.set_params(missing="em")
     runs = {
         "plain": lambda: genmix_variant_run(X, start, w["iters"], threads),
         "semi-supervised 10%": lambda: genmix_variant_run(X, semi, w["iters"], threads, y=y),
         "weighted": lambda: genmix_variant_run(X, start, w["iters"], threads, sample_weight=sample_weight),
+        "missing 10%": lambda: genmix_variant_run(X_missing, missing, w["iters"], threads),
     }
     for run in runs.values():  # warm-up
         run()
@@ -388,7 +404,8 @@ def parse_args():
     p.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--variants", action="store_true",
-                   help="only time plain vs semi-supervised (10%% labels) vs weighted EM on full-200k")
+                   help="only time plain vs semi-supervised (10%% labels) vs weighted vs missing (10%% NaN) EM "
+                        "on full-200k")
     p.add_argument("--sklearn-memory", action="store_true",
                    help="also measure scikit-learn's fit memory (slow: n x k float64 arrays)")
     return p.parse_args()
