@@ -275,15 +275,15 @@ def _data(n=600, seed=20, fraction=0.2, dtype=np.float64):
     return X.astype(dtype), with_nan(X, fraction, seed + 1).astype(dtype)
 
 
-def _fit_and_reference(X_complete, X, covariance_type, algorithm, n_iter=5, start_seed=30, start=None, **fit):
-    start = start or start_kwargs(X_complete, 3, covariance_type, seed=start_seed)
-    gm = GaussianMixture(len(start["weights_init"]), covariance_type=covariance_type, algorithm=algorithm,
-                         missing="em", tol=0.0, max_iter=n_iter, n_threads=1, **start)
-    fit_quietly(gm, X, **fit)
+def _fit_and_reference(X_complete, X, covariance_type, algorithm, n_iter=5, start=None):
+    """A genmix fit and reference.em_missing from the same start, n_iter iterations each."""
+    start = start or start_kwargs(X_complete, 3, covariance_type, seed=30)
+    gm = GaussianMixture(3, covariance_type=covariance_type, algorithm=algorithm, missing="em", tol=0.0,
+                         max_iter=n_iter, n_threads=1, **start)
+    fit_quietly(gm, X)
     ref = reference.em_missing(X, *reference_params(start["weights_init"], start["means_init"],
                                                     start["precisions_init"], covariance_type, X.dtype),
-                               covariance_type, algorithm, n_iter=n_iter,
-                               sample_weight=fit.get("sample_weight"))
+                               covariance_type, algorithm, n_iter=n_iter)
     return gm, ref
 
 

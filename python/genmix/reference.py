@@ -531,7 +531,6 @@ def em(
     }
 
 
-
 # ---------------------------------------------------------------------------
 # missing features (NaN entries, missing at random)
 #
