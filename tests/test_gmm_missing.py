@@ -308,6 +308,25 @@ def test_fit_matches_reference(covariance_type, algorithm):
     assert gm.lower_bounds_[-1] - gm.lower_bounds_[0] > 0.1  # the trajectory moves
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_wide_data_with_many_gap_patterns_matches_reference(covariance_type):
+    # 30 features (the padded SIMD layout of the full-covariance kernels, not the d <= 8
+    # one) and half the entries missing: nearly every row has its own gap pattern, so the
+    # per-pattern factorisations overflow their per-pass cache and are recomputed per use.
+    rng = np.random.default_rng(41)
+    n, d, k = 2000, 30, 3
+    centres = rng.normal(scale=3.0, size=(k, d))
+    X_complete = centres[rng.integers(0, k, size=n)] + rng.standard_normal((n, d)) @ (
+        np.eye(d) + 0.3 * rng.standard_normal((d, d))) * 0.5
+    X = with_nan(X_complete, 0.5, 42)
+    gm, ref = _fit_and_reference(X_complete, X, covariance_type, "soft", n_iter=2,
+                                 start=start_kwargs(X_complete, k, covariance_type, seed=43))
+    _assert_matches_reference(gm, ref, np.float64)
+    ref_params = reference_params(gm.weights_, gm.means_, gm.precisions_, covariance_type)
+    assert_allclose(gm.score_samples(X),
+                    reference.score_samples_missing(X, *ref_params, covariance_type), rtol=1e-10)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_fit_matches_reference_in_float32(covariance_type, algorithm):

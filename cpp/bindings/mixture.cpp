@@ -81,8 +81,9 @@ py::dict params_dict(const GaussianParams& p) {
 // X (and sample_weight) must already be C-contiguous arrays of type T: the view points
 // into their memory, so no temporary copy may be made here.
 template <class T>
-DataView<T> view(const py::array& X, const py::object& sample_weight) {
+DataView<T> view(const py::array& X, const py::object& sample_weight, bool has_missing = false) {
     DataView<T> v;
+    v.has_missing = has_missing;
     if (X.ndim() != 2 || !X.dtype().equal(py::dtype::of<T>()) || !(X.flags() & py::array::c_style))
         throw std::invalid_argument("X must be a C-contiguous 2-D float array");
     v.X = static_cast<const T*>(X.data());
@@ -108,8 +109,9 @@ void check_float(const py::array& X) {
 
 template <class T>
 py::dict em_fit_t(const py::array& X, const py::object& sample_weight, const GaussianParams& init, EMOptions o,
-                  const py::object& callback, const py::object& row_class, const py::object& component_class) {
-    const DataView<T> data = view<T>(X, sample_weight);
+                  const py::object& callback, const py::object& row_class, const py::object& component_class,
+                  bool missing) {
+    const DataView<T> data = view<T>(X, sample_weight, missing);
     IArray rc, cc;
     if (!row_class.is_none()) {
         rc = row_class.cast<IArray>();
@@ -156,17 +158,19 @@ py::dict params_from_labels_t(const py::array& X, const py::object& labels, int 
 
 template <class T>
 py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg, bool want_log_prob,
-                     bool want_resp, bool want_labels, int n_threads) {
-    const DataView<T> data = view<T>(X, py::none());
+                     bool want_resp, bool want_labels, int n_threads, bool missing, bool want_imputed) {
+    const DataView<T> data = view<T>(X, py::none(), missing);
     double* lp_ptr;
     T* rs_ptr;
     std::int64_t* lb_ptr;
+    T* im_ptr;
     const py::object lp = optional_output(want_log_prob, {(py::ssize_t)data.n}, lp_ptr);
     const py::object rs = optional_output(want_resp, {(py::ssize_t)data.n, (py::ssize_t)p.k}, rs_ptr);
     const py::object lb = optional_output(want_labels, {(py::ssize_t)data.n}, lb_ptr);
+    const py::object im = optional_output(want_imputed, {(py::ssize_t)data.n, (py::ssize_t)data.d}, im_ptr);
     Interruptible guard;
-    guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll); });
-    return py::make_tuple(lp, rs, lb);
+    guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll, im_ptr); });
+    return py::make_tuple(lp, rs, lb, im);
 }
 
 template <class T>
@@ -219,7 +223,7 @@ void register_mixture(py::module_& m) {
            const py::object& covariances, const DArray& prec_chol, const std::string& cov,
            const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
            double initial_lower_bound, const py::object& callback, const py::object& row_class,
-           const py::object& component_class) {
+           const py::object& component_class, bool missing) {
             check_float(X);
             const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
             EMOptions o;
@@ -230,15 +234,18 @@ void register_mixture(py::module_& m) {
             o.max_iter = max_iter;
             o.n_threads = n_threads;
             o.initial_lower_bound = initial_lower_bound;
-            return is_float32(X) ? em_fit_t<float>(X, sample_weight, init, o, callback, row_class, component_class)
-                                 : em_fit_t<double>(X, sample_weight, init, o, callback, row_class, component_class);
+            return is_float32(X)
+                       ? em_fit_t<float>(X, sample_weight, init, o, callback, row_class, component_class, missing)
+                       : em_fit_t<double>(X, sample_weight, init, o, callback, row_class, component_class, missing);
         },
         py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("covariances"),
         py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
         py::arg("reg_covar"), py::arg("max_iter"), py::arg("n_threads"), py::arg("initial_lower_bound"),
         py::arg("callback"), py::arg("row_class") = py::none(), py::arg("component_class") = py::none(),
+        py::arg("missing") = false,
         "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
-        "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM).");
+        "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
+        "missing: NaN entries of X are missing features (marginal E-step, conditional M-step).");
 
     m.def(
         "params_from_labels",
@@ -256,17 +263,18 @@ void register_mixture(py::module_& m) {
         "evaluate",
         [](const py::array& X, const DArray& weights, const DArray& means, const DArray& prec_chol,
            const std::string& cov, const std::string& algorithm, bool log_prob, bool resp, bool labels,
-           int n_threads) {
+           int n_threads, bool missing, bool imputed) {
             check_float(X);
             const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
             const Algorithm alg = parse_algorithm(algorithm);
-            return is_float32(X) ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads)
-                                 : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads);
+            return is_float32(X) ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed)
+                                 : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed);
         },
         py::arg("X"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
         py::arg("covariance_type"), py::arg("algorithm"), py::arg("log_prob"), py::arg("resp"),
-        py::arg("labels"), py::arg("n_threads"),
-        "Per-row log-likelihood, responsibilities and most probable component, as requested.");
+        py::arg("labels"), py::arg("n_threads"), py::arg("missing") = false, py::arg("imputed") = false,
+        "Per-row log-likelihood, responsibilities, most probable component and X with its NaN entries "
+        "replaced by their conditional expectation, as requested (missing: NaN entries are missing features).");
 
     m.def(
         "kmeans_plusplus",

@@ -27,6 +27,7 @@ def em_fit(
     callback: Optional[Callable[[int, float], None]],
     row_class: Optional[npt.NDArray[np.int64]] = None,
     component_class: Optional[npt.NDArray[np.int64]] = None,
+    missing: bool = False,
 ) -> dict: ...
 def params_from_labels(
     X: npt.NDArray[np.floating],
@@ -49,6 +50,8 @@ def evaluate(
     resp: bool,
     labels: bool,
     n_threads: int,
+    missing: bool = False,
+    imputed: bool = False,
 ) -> tuple: ...
 def kmeans_plusplus(
     X: npt.NDArray[np.floating],

@@ -26,10 +26,10 @@ def feature_names_of(X):
     return None
 
 
-def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0):
+def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, allow_nan=False):
     """X as a C-contiguous 2-D float array: float32 stays float32, anything else becomes
     float64 (or the dtype of `dtype_like` when given). Rejects sparse, complex, empty,
-    non-numeric and non-finite input."""
+    non-numeric and non-finite input (allow_nan: NaN passes, infinity does not)."""
     if _is_sparse(X):
         raise TypeError(f"Sparse input is not supported for {name}; convert it with {name}.toarray().")
     if dtype_like is not None:
@@ -58,8 +58,30 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0):
     if d < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     if not _core.all_finite(arr, n_threads):
-        raise ValueError(f"Input {name} contains NaN or infinity.")
+        if not allow_nan:
+            raise ValueError(f"Input {name} contains NaN or infinity.")
+        if np.isinf(arr).any():
+            raise ValueError(f"Input {name} contains infinity (NaN marks a missing value, infinity is not allowed).")
     return arr
+
+
+def check_missing(X, owner, *, columns=False, name="X"):
+    """Whether the checked float array X has NaN entries (missing values). Rejects rows
+    with no observed value and, with columns=True, columns with none."""
+    if _core.all_finite(X):
+        return False
+    observed = ~np.isnan(X)
+    empty_rows = np.flatnonzero(~observed.any(axis=1))
+    if len(empty_rows):
+        shown = ", ".join(map(str, empty_rows[:5])) + (", ..." if len(empty_rows) > 5 else "")
+        raise ValueError(f"{owner}: {len(empty_rows)} row(s) of {name} have no observed features (all NaN): "
+                         f"row index(es) {shown}. Drop them; they carry no information.")
+    if columns:
+        empty_cols = np.flatnonzero(~observed.any(axis=0))
+        if len(empty_cols):
+            raise ValueError(f"{owner}: feature(s) {empty_cols.tolist()} of {name} have no observed values "
+                             "(all NaN); their distribution cannot be estimated.")
+    return True
 
 
 def check_n_features(estimator, X, reset, n_features=None):

@@ -22,6 +22,7 @@ from ._validation import (
     as_float_array,
     check_array,
     check_int,
+    check_missing,
     check_n_features,
     check_n_threads,
     check_option,
@@ -33,10 +34,24 @@ from ._validation import (
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 ALGORITHMS = ("soft", "hard")
+MISSING = ("error", "em")
 
 # scikit-learn's KMeans defaults, used by init_params="kmeans"
 _KMEANS_MAX_ITER = 300
 _KMEANS_TOL = 1e-4
+
+
+def _mean_imputed(X, sample_weight):
+    """A copy of X with each NaN replaced by its column's (weighted) observed mean."""
+    observed = ~np.isnan(X)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    wo = observed * w[:, np.newaxis]
+    total = wo.sum(axis=0)
+    means = np.where(observed, X, 0).astype(np.float64).T @ w / np.where(total > 0, total, 1)
+    # a column observed only in rows of weight 0 still needs a finite value
+    fallback = np.nanmean(X, axis=0, dtype=np.float64)
+    means = np.where(total > 0, means, fallback)
+    return np.ascontiguousarray(np.where(observed, X, means.astype(X.dtype)))
 
 
 def _cov_shape(covariance_type, k, d):
@@ -141,6 +156,18 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         ``warm_start``, later fits must use labels among ``classes_`` (``y=None`` or all
         ``-1`` is then allowed). ``predict`` still returns components; use
         :meth:`predict_class` and :meth:`predict_class_proba` for classes.
+    missing : {'error', 'em'}, default='error'
+        'error': NaN in X is rejected, as in scikit-learn. 'em': NaN entries are
+        missing values (missing at random). Each E-step uses a row's marginal density
+        over its observed features; each M-step uses the conditional expectations of
+        the missing entries given the observed ones, second moments including the
+        conditional covariance. ``lower_bounds_`` is then the observed-data mean
+        log-likelihood, which never decreases. ``score_samples``, ``score``,
+        ``predict`` and ``predict_proba`` accept NaN too and marginalise over it, and
+        :meth:`impute` fills it in. Rows (and, for ``fit``, features) without any
+        observed value are rejected; infinity is always rejected. The initialisation
+        (k-means etc.) runs on a copy of X with each NaN replaced by its column's
+        observed mean. Without NaN in X the fit is exactly the one of 'error'.
 
     Attributes
     ----------
@@ -204,6 +231,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         algorithm="soft",
         n_threads=None,
         semi_supervised=False,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -222,6 +250,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         self.algorithm = algorithm
         self.n_threads = n_threads
         self.semi_supervised = semi_supervised
+        self.missing = missing
 
     # ------------------------------------------------------------------ validation
 
@@ -235,6 +264,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         check_int(self.n_init, "n_init", owner, low=1)
         check_option(self.init_params, "init_params", owner, INIT_PARAMS)
         check_option(self.algorithm, "algorithm", owner, ALGORITHMS)
+        check_option(self.missing, "missing", owner, MISSING)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise TypeError(f"The 'warm_start' parameter of {owner} must be a bool; got {self.warm_start!r}.")
         if not isinstance(self.semi_supervised, (bool, np.bool_)):
@@ -375,12 +405,14 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
 
     def _fit(self, X, y=None, sample_weight=None):
         n_threads = self._check_parameters()
-        Xc = check_array(X, min_samples=2, n_threads=n_threads)
+        owner = type(self).__name__
+        Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=self.missing == "em")
+        has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True)
         n, d = Xc.shape
         k = self.n_components
         if n < k and not self.semi_supervised:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
-        sw = check_sample_weight(sample_weight, n, Xc.dtype, type(self).__name__)
+        sw = check_sample_weight(sample_weight, n, Xc.dtype, owner)
         user_init = self._check_initial_parameters(d)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
@@ -390,6 +422,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             self._check_labelled_rows(row_class, component_class, sw)
         random_state = check_random_state(self.random_state)
         verbose = int(self.verbose)
+        X_init = _mean_imputed(Xc, sw) if has_missing and do_init else Xc
 
         best = None
         for init in range(self.n_init if do_init else 1):
@@ -397,7 +430,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                 print(f"Initialization {init}")
             t_init = time.time()
             if do_init:
-                start = self._initial_parameters(Xc, user_init, random_state, n_threads, sw, row_class,
+                start = self._initial_parameters(X_init, user_init, random_state, n_threads, sw, row_class,
                                                  component_class)
                 prev_bound = -np.inf
             else:
@@ -416,7 +449,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                     np.asarray(start["precisions_cholesky"], dtype=np.float64),
                     self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
                     int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
-                    row_class, component_class,
+                    row_class, component_class, has_missing,
                 )
                 bound = run["lower_bounds"][-1]
                 if verbose:
@@ -573,10 +606,12 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
 
-    def _validate_for_predict(self, X):
+    def _validate_for_predict(self, X, allow_nan=None):
         check_is_fitted(self, "precisions_cholesky_")
         check_n_features(self, X, reset=False)
-        Xc = check_array(X, n_threads=check_n_threads(self.n_threads, type(self).__name__))
+        if allow_nan is None:
+            allow_nan = self.missing == "em"
+        Xc = check_array(X, n_threads=check_n_threads(self.n_threads, type(self).__name__), allow_nan=allow_nan)
         if Xc.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {Xc.shape[1]} features, but {type(self).__name__} is expecting "
@@ -584,11 +619,13 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             )
         return Xc
 
-    def _evaluate(self, Xc, log_prob=False, resp=False, labels=False):
+    def _evaluate(self, Xc, log_prob=False, resp=False, labels=False, imputed=False):
+        """(log_prob, resp, labels, imputed) as requested, None for the others."""
+        owner = type(self).__name__
         return _core.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
-            log_prob, resp, labels, check_n_threads(self.n_threads, type(self).__name__),
+            log_prob, resp, labels, check_n_threads(self.n_threads, owner), check_missing(Xc, owner), imputed,
         )
 
     def score_samples(self, X):
@@ -629,6 +666,26 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
         """
         return self._evaluate(self._validate_for_predict(X), resp=True)[1]
+
+    def impute(self, X):
+        """X with every NaN replaced by its expectation given the row's observed values.
+
+        For a row with observed part ``o`` and missing part ``m`` the value is
+        ``E[x_m | x_o] = sum_k p(k | x_o) E[x_m | x_o, k]`` under the fitted mixture: the
+        components' conditional means weighted by their posteriors given ``x_o``.
+        Available on any fitted model, whatever its ``missing`` parameter.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing value; each row needs at least one observed value.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A new array (X's dtype, float32 or float64); observed values are unchanged.
+        """
+        return self._evaluate(self._validate_for_predict(X, allow_nan=True), imputed=True)[3]
 
     def _check_classes(self):
         check_is_fitted(self, "precisions_cholesky_")

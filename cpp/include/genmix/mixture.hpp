@@ -15,9 +15,11 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "genmix/parallel.hpp"
@@ -70,6 +72,7 @@ struct DataView {
     long n = 0;
     int d = 0;
     const T* sample_weight = nullptr;  // optional, n values
+    bool has_missing = false;          // NaN entries are missing features (EM with missing data)
     Eigen::Map<const RowMatT<T>> rows(long r0, long count) const {
         return Eigen::Map<const RowMatT<T>>(X + r0 * d, count, d);
     }
@@ -135,6 +138,15 @@ struct Scratch {
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
     ArrD obj;       // B           per-row objective
+    // missing entries of the block (see MissingBlock) and their conditional means
+    std::vector<int> miss_start, miss_col, miss_rows;
+    std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
+    std::vector<double> work;  // small per-row matrices
+    std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
+    // P_mm's factor, inverse and log-determinant per gap pattern (GapFactors), for one pass
+    std::unordered_map<std::string, long> pattern_at;
+    std::vector<double> pattern_data, pattern_tmp;
+    std::vector<long> row_pattern;  // per row with gaps: offset into pattern_data, -1: not cached
 };
 
 // ---------------------------------------------------------------------------------------
@@ -199,23 +211,8 @@ struct LogProbModel {
     // layout load_centred_rows made for this covariance type.
     void log_prob(Scratch<T>& s, long B) const {
         s.logp.resize(B, k);
-        if (cov == CovType::Full && d <= kSmallD) {
-            // few features: work down the columns, vectorised along the rows
-            for (int j = 0; j < k; ++j) {
-                const T* Uj = Upad.data() + (long)j * d * dp;
-                auto out = s.logp.col(j).array();
-                out.setZero();
-                for (int g = 0; g < d; ++g) {
-                    s.tmp = s.xc.col(0).array() * Uj[g] - Mpad[(long)j * dp + g];
-                    for (int f = 1; f <= g; ++f) s.tmp += s.xc.col(f).array() * Uj[(long)f * dp + g];
-                    out += s.tmp.square();
-                }
-                out = bias[j] - T(0.5) * out;
-            }
-        } else if (cov == CovType::Full) {
-            for (int j = 0; j < k; ++j)
-                triangular_quad(s.xp.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
-                                bias[j], s.logp.data() + (long)j * B, 1);
+        if (cov == CovType::Full) {
+            for (int j = 0; j < k; ++j) log_prob_full_component(s, B, j);
         } else if (cov == CovType::Tied) {
             s.y.resize(B, d);
             if (d <= kSmallD) s.y.noalias() = s.xs.lazyProduct(U);
@@ -223,6 +220,25 @@ struct LogProbModel {
             for (int j = 0; j < k; ++j) sq_dist_col(s, j);
         } else {
             s.logp.noalias() = s.xx * W;  // the ones column adds the bias
+        }
+    }
+
+    // Full covariance: column j of logp alone (s.logp already B x k).
+    void log_prob_full_component(Scratch<T>& s, long B, int j) const {
+        if (d <= kSmallD) {
+            // few features: work down the columns, vectorised along the rows
+            const T* Uj = Upad.data() + (long)j * d * dp;
+            auto out = s.logp.col(j).array();
+            out.setZero();
+            for (int g = 0; g < d; ++g) {
+                s.tmp = s.xc.col(0).array() * Uj[g] - Mpad[(long)j * dp + g];
+                for (int f = 1; f <= g; ++f) s.tmp += s.xc.col(f).array() * Uj[(long)f * dp + g];
+                out += s.tmp.square();
+            }
+            out = bias[j] - T(0.5) * out;
+        } else {
+            triangular_quad(s.xp.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
+                            bias[j], s.logp.data() + (long)j * B, 1);
         }
     }
 
@@ -268,10 +284,13 @@ struct Stats {
     }
 };
 
+struct MissingModel;
+
 // Where a pass gets each row's responsibilities from.
 template <class T>
 struct RespSource {
     const LogProbModel<T>* model = nullptr;  // E-step under this model ...
+    const MissingModel* missing = nullptr;   // (and its parts for rows with gaps)
     Algorithm algorithm = Algorithm::Soft;
     // Semi-supervised clamping of the model's E-step: row_class[i] >= 0 restricts row i to
     // the components j with component_class[j] == row_class[i] (the others get log p = -inf
@@ -397,6 +416,414 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Missing features: NaN entries, missing at random.
+//
+// For a component with mean mu and precision P, and a row with observed part o and
+// missing part m, everything follows from P and its small block P_mm. With d0 = x - mu
+// set to zero at m and b = (P d0)_m:
+//   (x_o - mu_o)^T S_oo^-1 (x_o - mu_o) = d0^T P d0 - b^T P_mm^-1 b
+//   log det S_oo = log det S + log det P_mm
+//   E[x_m | x_o] = mu_m - P_mm^-1 b,   Cov[x_m | x_o] = P_mm^-1
+// So the complete-row kernels do the d x d work on rows whose gaps hold the component's
+// mean (full), or on zero-filled rows plus a few products (tied, diag, spherical), and
+// only the m x m block is factorised per row and component.
+
+// Per-iteration model parts the gaps need, in double and shifted coordinates.
+struct MissingModel {
+    CovType cov;
+    int k, d;
+    RowMatD mu;              // k x d  means minus c
+    std::vector<RowMatD> P;  // full: k precisions; tied: one
+    RowMatD U;               // tied: the precision factor (P = U U^T)
+    RowMatD var;             // diag, spherical: k x d variances
+    RowMatD marg;            // diag, spherical: what a missing feature removes from log p
+
+    MissingModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d) {
+        mu = p.means.rowwise() - c.transpose();
+        if (cov == CovType::Full || cov == CovType::Tied) {
+            const int nP = cov == CovType::Full ? k : 1;
+            for (int j = 0; j < nP; ++j) {
+                Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (long)j * d * d, d, d);
+                P.push_back(Uj * Uj.transpose());
+            }
+            if (cov == CovType::Tied) U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d);
+        } else {
+            var.resize(k, d);
+            marg.resize(k, d);
+            for (int j = 0; j < k; ++j)
+                for (int f = 0; f < d; ++f) {
+                    const double pc = cov == CovType::Diag ? p.prec_chol[(long)j * d + f] : p.prec_chol[j];
+                    var(j, f) = 1.0 / (pc * pc);
+                    marg(j, f) = 0.5 * mu(j, f) * mu(j, f) * pc * pc - std::log(pc) + 0.5 * kLog2Pi;
+                }
+        }
+    }
+};
+
+// Lower Cholesky factor of the m x m row-major A, in place, except that the diagonal holds
+// the reciprocals 1 / L_aa (the solves below then multiply: divisions would dominate).
+// False when A is not positive definite.
+inline bool small_cholesky(double* A, int m) {
+    for (int j = 0; j < m; ++j) {
+        double s = A[j * m + j];
+        for (int q = 0; q < j; ++q) s -= A[j * m + q] * A[j * m + q];
+        if (!(s > 0)) return false;
+        const double inv = 1.0 / std::sqrt(s);
+        A[j * m + j] = inv;
+        for (int i = j + 1; i < m; ++i) {
+            double t = A[i * m + j];
+            for (int q = 0; q < j; ++q) t -= A[i * m + q] * A[j * m + q];
+            A[i * m + j] = t * inv;
+        }
+    }
+    return true;
+}
+
+// z <- L^-1 z, and (backward) z <- L^-T z, for the factor of small_cholesky.
+inline void small_forward(const double* L, int m, double* z) {
+    for (int i = 0; i < m; ++i) {
+        double t = z[i];
+        for (int q = 0; q < i; ++q) t -= L[i * m + q] * z[q];
+        z[i] = t * L[i * m + i];
+    }
+}
+inline void small_backward(const double* L, int m, double* z) {
+    for (int i = m - 1; i >= 0; --i) {
+        double t = z[i];
+        for (int q = i + 1; q < m; ++q) t -= L[q * m + i] * z[q];
+        z[i] = t * L[i * m + i];
+    }
+}
+
+inline std::string missing_not_pd_message(int component) {
+    return "Fitting the mixture failed: the precision of " +
+           (component < 0 ? std::string("the tied covariance") : "component " + std::to_string(component)) +
+           " restricted to a row's missing features is not positive definite. Increase reg_covar.";
+}
+
+// L <- the factor of P[cols, cols].
+inline void gather_factor(const RowMatD& P, const int* cols, int m, double* L, int component) {
+    for (int a = 0; a < m; ++a)
+        for (int b = 0; b < m; ++b) L[a * m + b] = P(cols[a], cols[b]);
+    if (!small_cholesky(L, m)) throw std::domain_error(missing_not_pd_message(component));
+}
+
+// log det(P_mm) / 2 from the factor: one log of the product of the diagonal when that
+// product is a normal number (the usual case), else a sum of logs.
+inline double half_logdet(const double* L, int m) {
+    double prod = 1;
+    for (int a = 0; a < m; ++a) prod *= L[a * m + a];
+    if (std::isnormal(prod)) return -std::log(prod);
+    double s = 0;
+    for (int a = 0; a < m; ++a) s -= std::log(L[a * m + a]);
+    return s;
+}
+
+// With z = b on entry: returns what the gaps add to the complete-row log density computed
+// from d0, 0.5 b^T P_mm^-1 b - 0.5 log det P_mm + m/2 log 2 pi, and leaves z = P_mm^-1 b.
+inline double marginal_correction(const double* L, int m, double half_log_det, double* z) {
+    small_forward(L, m, z);
+    double quad = 0;
+    for (int a = 0; a < m; ++a) quad += z[a] * z[a];
+    small_backward(L, m, z);
+    return 0.5 * quad - half_log_det + 0.5 * m * kLog2Pi;
+}
+
+// C <- P_mm^-1 = L^-T L^-1 (m x m) from its factor.
+inline void small_inverse(const double* L, int m, double* C, double* z) {
+    for (int b = 0; b < m; ++b) {
+        for (int a = 0; a < m; ++a) z[a] = a == b;
+        small_forward(L, m, z);
+        small_backward(L, m, z);
+        for (int a = 0; a < m; ++a) C[a * m + b] = z[a];
+    }
+}
+
+// Finds the block's NaN entries (row i's are miss_col[miss_start[i] .. miss_start[i+1])).
+template <class T>
+bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s) {
+    const int d = data.d;
+    s.miss_start.assign(B + 1, 0);
+    s.miss_col.clear();
+    s.miss_rows.clear();
+    for (long i = 0; i < B; ++i) {
+        const T* x = data.X + (r0 + i) * d;
+        for (int f = 0; f < d; ++f)
+            if (std::isnan(x[f])) s.miss_col.push_back(f);
+        s.miss_start[i + 1] = (int)s.miss_col.size();
+        if (s.miss_start[i + 1] > s.miss_start[i]) s.miss_rows.push_back((int)i);
+    }
+    return !s.miss_rows.empty();
+}
+
+// Entry (i, f) of the centred rows, in every layout load_centred_rows made for `cov`.
+template <class T>
+void set_entry(Scratch<T>& s, CovType cov, int d, long i, int f, T v) {
+    if (cov == CovType::Full && d <= kSmallD) {
+        s.xc(i, f) = v;
+    } else if (cov == CovType::Full) {
+        s.xp[i * padded_width(d, Simd<T>::lanes) + f] = v;
+    } else {
+        s.xs(i, f) = v;
+        if (cov == CovType::Diag || cov == CovType::Spherical) {
+            s.xx(i, f) = v * v;
+            s.xx(i, d + f) = v;
+        }
+    }
+}
+
+template <class T>
+T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
+    if (cov == CovType::Full && d <= kSmallD) return s.xc(i, f);
+    if (cov == CovType::Full) return s.xp[i * padded_width(d, Simd<T>::lanes) + f];
+    return s.xs(i, f);
+}
+
+// Writes each gap's value for component j (cond == nullptr: zero).
+template <class T>
+void fill_gaps(Scratch<T>& s, CovType cov, int d, int k, int j, const double* cond) {
+    for (int i : s.miss_rows)
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e)
+            set_entry(s, cov, d, i, s.miss_col[e], cond ? (T)cond[(long)e * k + j] : T(0));
+}
+
+// For a gap pattern (the missing features `cols`) and each precision P_j (one per
+// component for full, one for tied), P_mm's factor L (m x m), inverse C (m x m) and
+// log det(P_mm) / 2: they depend on the pattern only, so each thread computes them once
+// per pass and keeps them, up to a bounded cache size (beyond it: again per row).
+constexpr long kGapCacheValues = 1L << 21;  // 16 MB of doubles per thread
+
+inline long gap_factor_size(int m) { return 2L * m * m + 1; }
+
+inline void compute_gap_factor(const MissingModel& mm, int j, const int* cols, int m, double* L, double* z) {
+    gather_factor(mm.P[j], cols, m, L, mm.cov == CovType::Tied ? -1 : j);
+    small_inverse(L, m, L + (long)m * m, z);
+    L[2L * m * m] = half_logdet(L, m);
+}
+
+// Copies the gap rows (zero-filled centred values) to s.xgap and finds (or computes) the
+// factors of each row's gap pattern.
+template <class T>
+void prepare_gap_rows(const MissingModel& mm, Scratch<T>& s, int d) {
+    const size_t R = s.miss_rows.size();
+    const long nP = (long)mm.P.size();
+    s.xgap.resize(R * d);
+    s.row_pattern.assign(R, -1);
+    s.work.resize((size_t)d);
+    for (size_t r = 0; r < R; ++r) {
+        const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+        for (int f = 0; f < d; ++f) s.xgap[r * d + f] = (double)get_entry(s, mm.cov, d, i, f);
+        if (nP == 0) continue;
+        std::string key((const char*)(s.miss_col.data() + e0), m * sizeof(int));
+        auto it = s.pattern_at.find(key);
+        if (it != s.pattern_at.end()) {
+            s.row_pattern[r] = it->second;
+        } else if ((long)s.pattern_data.size() + nP * gap_factor_size(m) <= kGapCacheValues) {
+            const long at = (long)s.pattern_data.size();
+            s.pattern_data.resize(at + nP * gap_factor_size(m));
+            for (long j = 0; j < nP; ++j)
+                compute_gap_factor(mm, (int)j, s.miss_col.data() + e0, m,
+                                   s.pattern_data.data() + at + j * gap_factor_size(m), s.work.data());
+            s.pattern_at.emplace(std::move(key), at);
+            s.row_pattern[r] = at;
+        }
+    }
+}
+
+// The factors of gap row r for precision j (valid until the next call).
+template <class T>
+const double* gap_factors(const MissingModel& mm, Scratch<T>& s, size_t r, int j) {
+    const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+    const long per = gap_factor_size(m);
+    if (s.row_pattern[r] >= 0) return s.pattern_data.data() + s.row_pattern[r] + (long)j * per;
+    s.pattern_tmp.resize((size_t)per + m);  // past the cache bound: computed for this use
+    compute_gap_factor(mm, j, s.miss_col.data() + e0, m, s.pattern_tmp.data(), s.pattern_tmp.data() + per);
+    return s.pattern_tmp.data();
+}
+
+// logp (B x k) for a block with gaps (already zero-filled), marginalising each row over its
+// missing features; s.cond gets the conditional means.
+template <class T>
+void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long B) {
+    const int k = model.k, d = model.d;
+    const CovType cov = model.cov;
+    s.cond.resize(s.miss_col.size() * (size_t)k);
+    if (cov == CovType::Diag || cov == CovType::Spherical) {
+        model.log_prob(s, B);  // the zero-filled gaps add nothing but the bias terms
+        for (int i : s.miss_rows)
+            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+                const int f = s.miss_col[e];
+                for (int j = 0; j < k; ++j) {
+                    s.logp(i, j) += (T)mm.marg(j, f);
+                    s.cond[(long)e * k + j] = mm.mu(j, f);
+                }
+            }
+        return;
+    }
+    const size_t R = s.miss_rows.size();
+    prepare_gap_rows(mm, s, d);
+    s.work.resize(2 * (size_t)d);
+    double* z = s.work.data();
+    double* v = z + d;
+    if (cov == CovType::Tied) {
+        model.log_prob(s, B);  // right for the complete rows; the others are redone below
+        std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
+        for (size_t r = 0; r < R; ++r) {
+            const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+            const int* cols = s.miss_col.data() + e0;
+            const double* F = gap_factors(mm, s, r, 0);
+            const double hld = F[2L * m * m];
+            for (int f = 0; f < d; ++f) yi[r * d + f] = (double)s.y(i, f);
+            for (int j = 0; j < k; ++j) {
+                // v = d0^T U = y_i - M_j + sum over the gaps of mu_f U(f, :)
+                for (int f = 0; f < d; ++f) v[f] = yi[r * d + f] - (double)model.M(f, j);
+                for (int a = 0; a < m; ++a) {
+                    const double mf = mm.mu(j, cols[a]);
+                    const double* Uf = mm.U.data() + (long)cols[a] * d;
+                    for (int f = 0; f < d; ++f) v[f] += mf * Uf[f];
+                }
+                double q = 0;
+                for (int f = 0; f < d; ++f) q += v[f] * v[f];
+                for (int a = 0; a < m; ++a) {  // b = (U v)_m
+                    const double* Uf = mm.U.data() + (long)cols[a] * d;
+                    double t = 0;
+                    for (int f = 0; f < d; ++f) t += Uf[f] * v[f];
+                    z[a] = t;
+                }
+                s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, hld, z));
+                for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mm.mu(j, cols[a]) - z[a];
+            }
+        }
+        // the tied M-step reads the zero-filled rows from xs again; xgap is free
+        return;
+    }
+    // full: each component's mean in the gaps, then the complete-row kernel
+    s.logp.resize(B, k);
+    for (int j = 0; j < k; ++j) {
+        const double* mu = mm.mu.data() + (long)j * d;
+        for (int i : s.miss_rows)
+            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], (T)mu[s.miss_col[e]]);
+        model.log_prob_full_component(s, B, j);
+    }
+    for (size_t r = 0; r < R; ++r) {  // row by row: a pattern's factors lie together
+        const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+        const int* cols = s.miss_col.data() + e0;
+        const double* x = s.xgap.data() + r * d;
+        for (int j = 0; j < k; ++j) {
+            const double* mu = mm.mu.data() + (long)j * d;
+            const RowMatD& P = mm.P[j];
+            for (int f = 0; f < d; ++f) v[f] = x[f] - mu[f];
+            for (int a = 0; a < m; ++a) v[cols[a]] = 0;  // d0
+            for (int a = 0; a < m; ++a) {
+                const double* Pa = P.data() + (long)cols[a] * d;
+                double t = 0;
+                for (int f = 0; f < d; ++f) t += Pa[f] * v[f];
+                z[a] = t;
+            }
+            const double* F = gap_factors(mm, s, r, j);
+            s.logp(i, j) += (T)marginal_correction(F, m, F[2L * m * m], z);
+            for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
+        }
+    }
+}
+
+// Adds a block with gaps to st: the rows completed by their conditional means, plus the
+// conditional covariances in the second moments. g = sc.logp (weighted responsibilities).
+template <class T>
+void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s,
+                              Stats& st) {
+    const CovType cov = mm.cov;
+    const int d = mm.d;
+    const MatT<T>& g = sc.logp;
+    const int k = (int)g.cols();
+    const long B = g.rows();
+    if (cov == CovType::Diag || cov == CovType::Spherical) {
+        accumulate_block(cov, d, sc, anchors, s, st);  // the gaps are still zero
+        for (int i : sc.miss_rows)
+            for (int e = sc.miss_start[i]; e < sc.miss_start[i + 1]; ++e) {
+                const int f = sc.miss_col[e];
+                for (int j = 0; j < k; ++j) {
+                    const double gij = (double)g(i, j), x = sc.cond[(long)e * k + j];
+                    st.S1(j, f) += gij * x;
+                    st.S2(j, f) += gij * (x * x + mm.var(j, f));
+                }
+            }
+        return;
+    }
+    if (cov == CovType::Tied) {
+        accumulate_block(cov, d, sc, anchors, s, st);  // zero-filled rows
+        // x = x_z + e_j (e_j nonzero at the gaps only), so per row the second moment gains
+        // x_z E^T + E x_z^T + sum_j g_j e_j e_j^T + (sum_j g_j) P_mm^-1 with E = sum_j g_j e_j
+        sc.work.resize((size_t)d + (size_t)d * d);
+        double* E = sc.work.data();
+        double* G = E + d;
+        for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
+            const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
+            const int* cols = sc.miss_col.data() + e0;
+            double R = 0;
+            for (int a = 0; a < m; ++a) E[a] = 0;
+            for (int a = 0; a < m * m; ++a) G[a] = 0;
+            const double* cj = sc.cond.data();
+            for (int j = 0; j < k; ++j) {
+                const double gij = (double)g(i, j);
+                if (gij == 0) continue;
+                R += gij;
+                for (int a = 0; a < m; ++a) {
+                    const double ea = cj[(long)(e0 + a) * k + j];
+                    st.S1(j, cols[a]) += gij * ea;
+                    E[a] += gij * ea;
+                    for (int b = 0; b < m; ++b) G[a * m + b] += gij * ea * cj[(long)(e0 + b) * k + j];
+                }
+            }
+            if (R == 0) continue;
+            const double* C = gap_factors(mm, sc, r, 0) + (long)m * m;
+            for (int a = 0; a < m; ++a) {
+                for (int f = 0; f < d; ++f) {
+                    const double t = (double)sc.xs(i, f) * E[a];
+                    st.S2(f, cols[a]) += t;
+                    st.S2(cols[a], f) += t;
+                }
+                for (int b = 0; b < m; ++b) st.S2(cols[a], cols[b]) += G[a * m + b] + R * C[a * m + b];
+            }
+        }
+        return;
+    }
+    // full: per component, its conditional means in the gaps, then the complete-row sums
+    const int dp = (int)anchors.rows();
+    for (int j = 0; j < k; ++j) {
+        const T nk = g.col(j).sum();
+        st.N[j] += (double)nk;
+        if (nk == T(0)) continue;  // adds exactly nothing
+        fill_gaps(sc, cov, d, k, j, sc.cond.data());
+        if (d <= kSmallD) {
+            st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
+            s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
+            for (int f = 0; f < d; ++f) {
+                s.tmp = g.col(j).array() * s.z.col(f).array();
+                for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
+            }
+        } else {
+            st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
+            s.sbuf.setZero((long)d * dp);
+            weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
+            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+        }
+    }
+    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {  // the conditional covariances
+        const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
+        const int* cols = sc.miss_col.data() + e0;
+        for (int j = 0; j < k; ++j) {
+            const double gij = (double)g(i, j);
+            if (gij == 0) continue;
+            double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
+            const double* C = gap_factors(mm, sc, r, j) + (long)m * m;
+            for (int a = 0; a < m; ++a)
+                for (int b = 0; b < m; ++b) Sj[(long)cols[b] * d + cols[a]] += gij * C[a * m + b];
+        }
+    }
+}
+
 // One pass over the rows: responsibilities from `src`, statistics accumulated per chunk
 // and reduced in chunk order.
 template <class T>
@@ -419,8 +846,14 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
         for (long b = part.chunk_first_block(ci); b < b_end; ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, cov);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            if (gaps) {
+                if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
+                fill_gaps(s, cov, d, k, 0, nullptr);
+            }
             if (src.model) {
-                src.model->log_prob(s, B);
+                if (gaps) log_prob_missing(*src.model, *src.missing, s, B);
+                else src.model->log_prob(s, B);
                 if (src.row_class) {
                     const T ninf = -std::numeric_limits<T>::infinity();
                     for (long i = 0; i < B; ++i) {
@@ -457,7 +890,8 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                 st.obj += s.obj.sum();
                 st.wsum += (double)B;
             }
-            accumulate_block(cov, d, s, anchors_pad, s2, st);
+            if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
+            else accumulate_block(cov, d, s, anchors_pad, s2, st);
         }
         chunk_stats[ci] = std::move(st);
     }, poll);
@@ -604,8 +1038,33 @@ inline MatD shifted_means(const GaussianParams& p, const VecD& c) {
 // ---------------------------------------------------------------------------------------
 // Public entry points
 
+// Column means of the observed entries, for data with gaps (weighted as column_mean).
+template <class T>
+VecD observed_column_mean(const DataView<T>& data, int n_threads) {
+    const int d = data.d;
+    const RowPartition part(data.n, 1024, 64);
+    std::vector<VecD> sums(part.n_chunks, VecD::Zero(d)), wsums(part.n_chunks, VecD::Zero(d));
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        const long end = std::min(data.n, part.block_begin(part.chunk_first_block(ci + 1)));
+        for (long i = part.block_begin(part.chunk_first_block(ci)); i < end; ++i) {
+            const double w = data.sample_weight ? (double)data.sample_weight[i] : 1.0;
+            for (int f = 0; f < d; ++f) {
+                const T x = data.X[i * d + f];
+                if (std::isnan(x)) continue;
+                sums[ci][f] += w * (double)x;
+                wsums[ci][f] += w;
+            }
+        }
+    });
+    VecD s = VecD::Zero(d), ws = VecD::Zero(d);
+    for (long ci = 0; ci < part.n_chunks; ++ci) { s += sums[ci]; ws += wsums[ci]; }
+    for (int f = 0; f < d; ++f) s[f] = ws[f] > 0 ? s[f] / ws[f] : 0.0;
+    return s;
+}
+
 template <class T>
 VecD column_mean(const DataView<T>& data, int n_threads) {
+    if (data.has_missing) return observed_column_mean(data, n_threads);
     // weighted by sample_weight when given (so weights and repeated rows shift alike)
     const RowPartition part(data.n, 1024, 64);
     std::vector<VecD> sums(part.n_chunks, VecD::Zero(data.d));
@@ -678,8 +1137,11 @@ EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOpt
     double lower_bound = o.initial_lower_bound;
     for (int it = 1; it <= o.max_iter; ++it) {
         const LogProbModel<T> model(r.params, c);
+        std::unique_ptr<MissingModel> missing;
+        if (data.has_missing) missing.reset(new MissingModel(r.params, c));
         RespSource<T> src;
         src.model = &model;
+        src.missing = missing.get();
         src.algorithm = o.algorithm;
         src.row_class = o.row_class;
         src.component_class = o.component_class;
@@ -731,11 +1193,13 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
 // and/or labels (n); any output pointer may be null.
 template <class T>
 void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, double* log_prob, T* resp,
-              std::int64_t* labels, int n_threads, const PollFn* poll) {
-    const int k = p.k;
+              std::int64_t* labels, int n_threads, const PollFn* poll, T* imputed = nullptr) {
+    const int k = p.k, d = p.d;
     // A shift that depends on the model only, so a row's result never depends on the batch.
     const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
     const LogProbModel<T> model(p, c);
+    std::unique_ptr<MissingModel> missing;
+    if (data.has_missing) missing.reset(new MissingModel(p, c));
     const RowPartition part = make_partition(data.n, 1);
     const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt);
@@ -745,7 +1209,13 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, p.cov);
-            model.log_prob(s, B);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            if (gaps) {
+                fill_gaps(s, p.cov, d, k, 0, nullptr);
+                log_prob_missing(model, *missing, s, B);
+            } else {
+                model.log_prob(s, B);
+            }
             if (labels) {
                 for (long i = 0; i < B; ++i) {
                     Eigen::Index best;
@@ -753,11 +1223,21 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
                     labels[r0 + i] = (std::int64_t)best;
                 }
             }
-            if (log_prob || resp) {
+            if (log_prob || resp || imputed) {
                 responsibilities_from_logp(s.logp, alg, s.obj);
                 if (log_prob)
                     for (long i = 0; i < B; ++i) log_prob[r0 + i] = s.obj[i];
                 if (resp) Eigen::Map<RowMatT<T>>(resp + r0 * k, B, k) = s.logp;
+            }
+            if (imputed) {  // E[x_m | x_o] = sum_j r_j E[x_m | x_o, j]
+                Eigen::Map<RowMatT<T>>(imputed + r0 * d, B, d) = data.rows(r0, B);
+                if (gaps)
+                    for (int i : s.miss_rows)
+                        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+                            double v = 0;
+                            for (int j = 0; j < k; ++j) v += (double)s.logp(i, j) * s.cond[(long)e * k + j];
+                            imputed[(r0 + i) * d + s.miss_col[e]] = (T)(v + c[s.miss_col[e]]);
+                        }
             }
         }
     }, poll);
