@@ -523,6 +523,17 @@ inline double half_logdet(const double* L, int m) {
 // With z = b on entry: returns what the gaps add to the complete-row log density computed
 // from d0, 0.5 b^T P_mm^-1 b - 0.5 log det P_mm + m/2 log 2 pi, and leaves z = P_mm^-1 b.
 inline double marginal_correction(const double* L, int m, double half_log_det, double* z) {
+    if (m == 1) {  // the most common cases, without loops
+        const double y = z[0] * L[0];
+        z[0] = y * L[0];
+        return 0.5 * y * y - half_log_det + 0.5 * kLog2Pi;
+    }
+    if (m == 2) {
+        const double y0 = z[0] * L[0], y1 = (z[1] - L[2] * y0) * L[3];
+        z[1] = y1 * L[3];
+        z[0] = (y0 - L[2] * z[1]) * L[0];
+        return 0.5 * (y0 * y0 + y1 * y1) - half_log_det + kLog2Pi;
+    }
     small_forward(L, m, z);
     double quad = 0;
     for (int a = 0; a < m; ++a) quad += z[a] * z[a];
@@ -580,12 +591,23 @@ T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
     return s.xs(i, f);
 }
 
-// Writes each gap's value for component j (cond == nullptr: zero).
-template <class T>
-void fill_gaps(Scratch<T>& s, CovType cov, int d, int k, int j, const double* cond) {
+// Writes value(e) into every gap e of the block, in each layout of `cov`.
+template <class T, class Value>
+void fill_gaps(Scratch<T>& s, CovType cov, int d, Value value) {
+    if (cov == CovType::Full) {  // a single layout: straight into it (this runs k times a block)
+        const bool small = d <= kSmallD;
+        T* base = small ? s.xc.data() : s.xp.data();
+        const long rows = s.xc.rows();
+        const int dp = padded_width(d, Simd<T>::lanes);
+        for (int i : s.miss_rows)
+            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+                const int f = s.miss_col[e];
+                base[small ? (long)f * rows + i : (long)i * dp + f] = value(e);
+            }
+        return;
+    }
     for (int i : s.miss_rows)
-        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e)
-            set_entry(s, cov, d, i, s.miss_col[e], cond ? (T)cond[(long)e * k + j] : T(0));
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], value(e));
 }
 
 // For a gap pattern (the missing features `cols`) and each precision P_j (one per
@@ -683,14 +705,9 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
                     const double* Uf = mm.U.data() + (long)cols[a] * d;
                     for (int f = 0; f < d; ++f) v[f] += mf * Uf[f];
                 }
-                double q = 0;
-                for (int f = 0; f < d; ++f) q += v[f] * v[f];
-                for (int a = 0; a < m; ++a) {  // b = (U v)_m
-                    const double* Uf = mm.U.data() + (long)cols[a] * d;
-                    double t = 0;
-                    for (int f = 0; f < d; ++f) t += Uf[f] * v[f];
-                    z[a] = t;
-                }
+                const Eigen::Map<const VecD> vv(v, d);  // Eigen's dot and norm are vectorised
+                const double q = vv.squaredNorm();
+                for (int a = 0; a < m; ++a) z[a] = Eigen::Map<const VecD>(mm.U.data() + (long)cols[a] * d, d).dot(vv);  // b = (U v)_m
                 s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, hld, z));
                 for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mm.mu(j, cols[a]) - z[a];
             }
@@ -702,8 +719,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     s.logp.resize(B, k);
     for (int j = 0; j < k; ++j) {
         const double* mu = mm.mu.data() + (long)j * d;
-        for (int i : s.miss_rows)
-            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], (T)mu[s.miss_col[e]]);
+        fill_gaps(s, cov, d, [&](int e) { return (T)mu[s.miss_col[e]]; });
         model.log_prob_full_component(s, B, j);
     }
     for (size_t r = 0; r < R; ++r) {  // row by row: a pattern's factors lie together
@@ -715,12 +731,9 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
             const RowMatD& P = mm.P[j];
             for (int f = 0; f < d; ++f) v[f] = x[f] - mu[f];
             for (int a = 0; a < m; ++a) v[cols[a]] = 0;  // d0
-            for (int a = 0; a < m; ++a) {
-                const double* Pa = P.data() + (long)cols[a] * d;
-                double t = 0;
-                for (int f = 0; f < d; ++f) t += Pa[f] * v[f];
-                z[a] = t;
-            }
+            // b = (P d0)_m; Eigen's dot is vectorised (a plain loop's sum may not be reordered)
+            const Eigen::Map<const VecD> d0(v, d);
+            for (int a = 0; a < m; ++a) z[a] = Eigen::Map<const VecD>(P.data() + (long)cols[a] * d, d).dot(d0);
             const double* F = gap_factors(mm, s, r, j);
             s.logp(i, j) += (T)marginal_correction(F, m, F[2L * m * m], z);
             for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
@@ -795,7 +808,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         const T nk = g.col(j).sum();
         st.N[j] += (double)nk;
         if (nk == T(0)) continue;  // adds exactly nothing
-        fill_gaps(sc, cov, d, k, j, sc.cond.data());
+        fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
         if (d <= kSmallD) {
             st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
             s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
@@ -849,7 +862,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
             const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
             if (gaps) {
                 if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
-                fill_gaps(s, cov, d, k, 0, nullptr);
+                fill_gaps(s, cov, d, [](int) { return T(0); });
             }
             if (src.model) {
                 if (gaps) log_prob_missing(*src.model, *src.missing, s, B);
@@ -1211,7 +1224,7 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
             load_centred_rows(data, cT, r0, B, s, p.cov);
             const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
             if (gaps) {
-                fill_gaps(s, p.cov, d, k, 0, nullptr);
+                fill_gaps(s, p.cov, d, [](int) { return T(0); });
                 log_prob_missing(model, *missing, s, B);
             } else {
                 model.log_prob(s, B);
