@@ -365,6 +365,17 @@ def _scatter(X, resp_k, mean_k):
     return 0.5 * (scatter + scatter.T)
 
 
+def _drop_empty(nk_raw, nk, means, previous, dtype):
+    """Hard EM's dropped components (previous is not None): a component whose
+    responsibilities sum to exactly 0 keeps its previous mean (set here in `means`) and
+    covariance, and gets weight 0. Returns (dropped mask, nk, previous covariances)."""
+    if previous is None:
+        return np.zeros(len(nk), dtype=bool), nk, None
+    dropped = nk_raw == 0
+    means[dropped] = _as_dtype(previous[0], dtype)[dropped]
+    return dropped, np.where(dropped, dtype.type(0), nk), _as_dtype(previous[1], dtype)
+
+
 def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
     """M-step: maximum-likelihood parameters given responsibilities.
 
@@ -403,14 +414,7 @@ def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
     nk = nk_raw + 10 * np.finfo(dtype).eps
     means = (resp.T @ X) / nk[:, np.newaxis]
 
-    if previous is not None:
-        dropped = nk_raw == 0
-        prev_means = _as_dtype(previous[0], dtype)
-        prev_covariances = _as_dtype(previous[1], dtype)
-        means[dropped] = prev_means[dropped]
-        nk = np.where(dropped, dtype.type(0), nk)
-    else:
-        dropped = np.zeros(n_components, dtype=bool)
+    dropped, nk, prev_covariances = _drop_empty(nk_raw, nk, means, previous, dtype)
 
     if covariance_type == "tied":
         # one covariance shared by all components: pooled within-component scatter
@@ -748,14 +752,7 @@ def m_step_missing(filled, corrections, resp, covariance_type, reg_covar=1e-6, p
     nk = nk_raw + 10 * np.finfo(dtype).eps
     means = np.stack([resp[:, j] @ filled[j] for j in range(n_components)]) / nk[:, np.newaxis]
 
-    if previous is not None:
-        dropped = nk_raw == 0
-        prev_means = _as_dtype(previous[0], dtype)
-        prev_covariances = _as_dtype(previous[1], dtype)
-        means[dropped] = prev_means[dropped]
-        nk = np.where(dropped, dtype.type(0), nk)
-    else:
-        dropped = np.zeros(n_components, dtype=bool)
+    dropped, nk, prev_covariances = _drop_empty(nk_raw, nk, means, previous, dtype)
 
     def scatter(j):
         correction = np.tensordot(resp[:, j], corrections[j], axes=1)
