@@ -60,6 +60,28 @@ def test_matches_bayes_rule_computed_by_hand():
     assert_array_equal(clf.predict(Xt), clf.classes_[np.argmax(jll, axis=1)])
 
 
+def test_missing_values_marginalise_in_every_class_mixture():
+    # missing="em": each class's mixture is fitted with EM on the observed entries and a row
+    # with gaps is classified by the densities of its observed features
+    X, y = _three_classes()
+    rng = np.random.default_rng(7)
+    Xm = X.copy()
+    gone = rng.random(X.shape) < 0.2
+    gone[gone.all(axis=1), 0] = False
+    Xm[gone] = np.nan
+    clf = GaussianMixtureClassifier(2, missing="em", random_state=0, n_threads=1).fit(Xm, y)
+    for j, c in enumerate(clf.classes_):
+        gm = GaussianMixture(2, missing="em", random_state=0, n_threads=1).fit(Xm[y == c])
+        assert_allclose(clf.estimators_[j].means_, gm.means_)
+    jll = np.log(clf.class_prior_) + np.column_stack([gm.score_samples(Xm) for gm in clf.estimators_])
+    assert_allclose(clf.predict_log_proba(Xm), jll - np.log(np.exp(jll).sum(axis=1, keepdims=True)),
+                    rtol=1e-10, atol=1e-10)
+    # rows with one coordinate missing are still mostly classified right
+    assert clf.score(Xm, y) > 0.85
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixtureClassifier(2).fit(Xm, y)
+
+
 def test_log_proba_is_stable_far_from_the_data():
     X, y = _two_gaussians()
     clf = GaussianMixtureClassifier(random_state=0).fit(X, y)

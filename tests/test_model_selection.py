@@ -213,3 +213,18 @@ def test_kfold_indices_rejects_bad_splits():
         kfold_indices(10, 11)
     with pytest.raises(TypeError, match="n_splits must be an integer"):
         kfold_indices(10, 2.0)
+
+
+@pytest.mark.parametrize("criterion", ["bic", "cv"])
+def test_missing_values_pass_through_to_the_mixtures(criterion):
+    # with missing="em" among the mixture parameters, X may hold NaN: every candidate is
+    # fitted and scored on the observed entries, and the true k is still found
+    rng = np.random.default_rng(3)
+    X = X3.copy()
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = X3[np.isnan(X).all(axis=1), 0]
+    res = select_n_components(X, range(1, 6), criterion=criterion, random_state=0, missing="em")
+    assert res.best_n_components == 3
+    assert res.best_estimator.missing == "em"
+    with pytest.raises(ValueError, match="NaN"):
+        select_n_components(X, range(1, 6), criterion=criterion, random_state=0)

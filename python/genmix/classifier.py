@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
 # the parameters passed through, unchanged, to every per-class GaussianMixture
 _GMM_PARAMS = (
     "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init", "init_params",
-    "random_state", "algorithm", "n_threads",
+    "random_state", "algorithm", "n_threads", "missing",
 )
 
 
@@ -101,6 +101,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         non-negative and summing to 1. None: the class frequencies of the training data.
     tol, max_iter, n_init, init_params, random_state, algorithm, n_threads
         Passed unchanged to every per-class :class:`GaussianMixture`; see there.
+    missing : {'error', 'em'}, default='error'
+        Passed to every per-class mixture. 'em': NaN entries of X are missing values,
+        in ``fit`` (each class's mixture is fitted by EM with missing features) and in
+        prediction (``log p(x | c)`` is the density of the row's observed features).
 
     Attributes
     ----------
@@ -152,6 +156,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         algorithm="soft",
         n_threads=None,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -164,6 +169,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.algorithm = algorithm
         self.n_threads = n_threads
+        self.missing = missing
 
     # ------------------------------------------------------------------ fitting
 
@@ -219,7 +225,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             n_threads = template._check_parameters()
         except (TypeError, ValueError) as exc:
             raise type(exc)(str(exc).replace("of GaussianMixture ", f"of {owner} ")) from None
-        Xc = check_array(X, n_threads=n_threads)
+        Xc = check_array(X, n_threads=n_threads, allow_nan=self.missing == "em")
         y = _check_targets(y, Xc.shape[0], owner)
         classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
         if len(classes) < 2:
@@ -264,7 +270,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """log prior_c + log p(x | c), shape (n_samples, n_classes)."""
         check_is_fitted(self, "estimators_")
         owner = type(self).__name__
-        Xc = check_array(X, n_threads=check_n_threads(self.n_threads, owner))
+        Xc = check_array(X, n_threads=check_n_threads(self.n_threads, owner), allow_nan=self.missing == "em")
         fitted_names, names = getattr(self, "feature_names_in_", None), feature_names_of(X)
         if fitted_names is not None and names is None:
             warnings.warn(f"X does not have valid feature names, but {owner} was fitted with feature names",

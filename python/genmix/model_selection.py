@@ -190,9 +190,10 @@ def select_n_components(X, n_components=range(1, 11), criterion="cv", cv=5, rand
     Raises
     ------
     ValueError
-        NaN or infinity in X; an invalid criterion; an empty ``n_components`` or one with a
-        value < 1; cv < 2 or cv > n_samples; a candidate k larger than the number of
-        (training) rows; an invalid GaussianMixture parameter. All before any fit.
+        NaN or infinity in X (NaN is allowed with ``missing="em"`` in ``gmm_params``); an
+        invalid criterion; an empty ``n_components`` or one with a value < 1; cv < 2 or
+        cv > n_samples; a candidate k larger than the number of (training) rows; an invalid
+        GaussianMixture parameter. All before any fit.
     TypeError
         A parameter of the wrong type, or an unknown GaussianMixture parameter.
 
@@ -210,7 +211,7 @@ def select_n_components(X, n_components=range(1, 11), criterion="cv", cv=5, rand
     # every GaussianMixture parameter checked once, with the largest k, before any work
     template = GaussianMixture(int(ks[-1]), random_state=random_state, **gmm_params)
     n_threads = template._check_parameters()
-    Xc = check_array(X, min_samples=2, n_threads=n_threads)
+    Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=template.missing == "em")
     n = Xc.shape[0]
     if criterion == "cv":
         if isinstance(cv, (bool, np.bool_)) or not isinstance(cv, (numbers.Integral, np.integer)):
