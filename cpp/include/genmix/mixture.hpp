@@ -436,6 +436,7 @@ struct MissingModel {
     RowMatD mu;              // k x d  means minus c
     std::vector<RowMatD> P;  // full: k precisions; tied: one
     RowMatD U;               // tied: the precision factor (P = U U^T)
+    RowMatD MU, PM;          // tied: k x d, rows mu_j U and (P mu_j)^T
     RowMatD var;             // diag, spherical: k x d variances
     RowMatD marg;            // diag, spherical: what a missing feature removes from log p
 
@@ -447,7 +448,11 @@ struct MissingModel {
                 Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (long)j * d * d, d, d);
                 P.push_back(Uj * Uj.transpose());
             }
-            if (cov == CovType::Tied) U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d);
+            if (cov == CovType::Tied) {
+                U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d);
+                MU = mu * U;
+                PM = mu * P[0];  // P is symmetric
+            }
         } else {
             var.resize(k, d);
             marg.resize(k, d);
@@ -691,25 +696,32 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     if (cov == CovType::Tied) {
         model.log_prob(s, B);  // right for the complete rows; the others are redone below
         std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
+        double* uy = v;                    // (U y)_m
         for (size_t r = 0; r < R; ++r) {
             const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
             const int* cols = s.miss_col.data() + e0;
             const double* F = gap_factors(mm, s, r, 0);
             const double hld = F[2L * m * m];
             for (int f = 0; f < d; ++f) yi[r * d + f] = (double)s.y(i, f);
+            const Eigen::Map<const VecD> yv(yi.data() + r * d, d);
+            // With y = x_z U (zero-filled row), d0^T U = a + w, a = y - mu_j U and
+            // w = sum over the gaps of mu_f U(f, :). Expanding |a + w|^2 and b = U (a + w)
+            // leaves d + O(m^2) work per component: with t = (U y)_m - (P mu_j)_m and
+            // h = P_mm (mu_j)_m, b = t + h and |d0^T U|^2 = |a|^2 + 2 mu_m.t + mu_m.h.
+            for (int a = 0; a < m; ++a) uy[a] = Eigen::Map<const VecD>(mm.U.data() + (long)cols[a] * d, d).dot(yv);
             for (int j = 0; j < k; ++j) {
-                // v = d0^T U = y_i - M_j + sum over the gaps of mu_f U(f, :)
-                for (int f = 0; f < d; ++f) v[f] = yi[r * d + f] - (double)model.M(f, j);
+                const double* mu = mm.mu.data() + (long)j * d;
+                const double a2 = (yv - Eigen::Map<const VecD>(mm.MU.data() + (long)j * d, d)).squaredNorm();
+                double q = a2;
                 for (int a = 0; a < m; ++a) {
-                    const double mf = mm.mu(j, cols[a]);
-                    const double* Uf = mm.U.data() + (long)cols[a] * d;
-                    for (int f = 0; f < d; ++f) v[f] += mf * Uf[f];
+                    const double t = uy[a] - mm.PM(j, cols[a]);
+                    double h = 0;
+                    for (int c2 = 0; c2 < m; ++c2) h += mm.P[0](cols[a], cols[c2]) * mu[cols[c2]];
+                    z[a] = t + h;
+                    q += mu[cols[a]] * (2 * t + h);
                 }
-                const Eigen::Map<const VecD> vv(v, d);  // Eigen's dot and norm are vectorised
-                const double q = vv.squaredNorm();
-                for (int a = 0; a < m; ++a) z[a] = Eigen::Map<const VecD>(mm.U.data() + (long)cols[a] * d, d).dot(vv);  // b = (U v)_m
                 s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, hld, z));
-                for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mm.mu(j, cols[a]) - z[a];
+                for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
             }
         }
         // the tied M-step reads the zero-filled rows from xs again; xgap is free
