@@ -138,7 +138,7 @@ struct Scratch {
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
     ArrD obj;       // B           per-row objective
-    // missing entries of the block (see MissingBlock) and their conditional means
+    // the block's missing entries (scan_missing) and their conditional means
     std::vector<int> miss_start, miss_col, miss_rows;
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
     std::vector<double> work;  // small per-row matrices
