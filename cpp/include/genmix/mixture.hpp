@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "genmix/parallel.hpp"
@@ -135,6 +136,8 @@ struct Scratch {
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
     ArrD obj;       // B           per-row objective
+    std::vector<int> kept;       // per component: how many of the block's responsibilities are kept
+    std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -343,14 +346,95 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
     }
 }
 
+// Sparse responsibilities. On well separated data most of a row's responsibilities are
+// astronomically small, and the M-step sums can skip them: an entry g_ij = w_i r_ij (w_i the
+// row's sample weight, 1 without weights, r_ij its responsibility) with g_ij <= tau * w_i
+// is dropped from N_j, S1_j and S2_j alike, so the statistics stay those of one consistent
+// responsibility matrix (covariances stay positive semi-definite).
+//
+// Why the result is unchanged at working precision: what component j loses is at most
+// D_j <= tau * W, W = sum_i w_i (n without weights). The M-step divides by
+// Neff_j = N_j + 10 eps >= 10 eps (see m_step), so every statistic divided by Neff_j
+// (weight, mean, covariance) moves by at most D_j / Neff_j <= tau W / (10 eps) relative to
+// the data's scale, which is below the eps / 2 of one rounding for W <= 5 eps^2 / tau:
+//   double: tau = 1e-40, 5 eps^2 = 2.5e-31, so W up to 2.5e9 rows (or total weight);
+//   float:  tau = 1e-25, 5 eps^2 = 7.1e-14, so W up to 7.1e11.
+// (For comparison, the dense path's own per-block sums round at about B eps relative.)
+// Exact zeros (underflowed exp, hard EM, rows of weight 0) are always skipped: g > tau w_i
+// keeps an entry. A block uses the sparse path only when at most a quarter of its entries
+// are kept, so on overlapping components the dense GEMM path runs as before; the choice
+// depends on the data alone, never on the thread count, so the bits do not either.
+template <class T>
+constexpr T sparse_resp_tau() {
+    return std::is_same<T, float>::value ? T(1e-25) : T(1e-40);
+}
+
+// The block's kept entries (see sparse_resp_tau): per component j, kept[j] rows, listed in
+// rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the total.
+template <class T>
+long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows) {
+    const long B = g.rows();
+    const int k = (int)g.cols();
+    thr = g.rowwise().sum().array() * sparse_resp_tau<T>();
+    kept.resize(k);
+    rows.resize((size_t)k * B);
+    long total = 0;
+    for (int j = 0; j < k; ++j) total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
+    return total;
+}
+
 // Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
 // `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
-// scatter matrix is accumulated around.
+// scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
+// sparse responsibilities skip the negligible entries (see sparse_resp_tau).
 template <class T>
 void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
     const MatT<T>& g = sc.logp;
     const long B = g.rows();
     const int k = (int)g.cols();
+    const bool may_skip = cov == CovType::Diag || cov == CovType::Spherical || (cov == CovType::Full && d > kSmallD);
+    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows) * 4 <= B * k) {
+        if (cov != CovType::Full) {
+            s.small.setZero(2L * d + 1, k);  // column j: [sum g x'^2, sum g x', sum g] of component j
+            for (int j = 0; j < k; ++j) {
+                const int m = s.kept[j];
+                if (m == 0) continue;
+                const int* rows = s.kept_rows.data() + (long)j * B;
+                const T* gj = g.col(j).data();
+                T* a2 = s.small.col(j).data();
+                weighted_moments(sc.xs.data(), d, rows, gj, m, a2 + d, a2);
+                T nj = 0;
+                for (int q = 0; q < m; ++q) nj += gj[rows[q]];
+                a2[2L * d] = nj;
+            }
+            st.S2 += s.small.topRows(d).transpose().template cast<double>();
+            st.S1 += s.small.middleRows(d, d).transpose().template cast<double>();
+            st.N += s.small.row(2L * d).transpose().template cast<double>();
+            return;
+        }
+        // full: per component, its kept rows compacted into s.xp (m x dp) with their
+        // weights in s.y, then the same kernels as the dense path on those rows only
+        const int dp = (int)anchors.rows();
+        s.xp.resize(B * dp);
+        s.y.resize(B, 1);
+        for (int j = 0; j < k; ++j) {
+            const int m = s.kept[j];
+            if (m == 0) continue;
+            const int* rows = s.kept_rows.data() + (long)j * B;
+            const T* gj = g.col(j).data();
+            for (int q = 0; q < m; ++q) {
+                std::copy(sc.xp.data() + rows[q] * dp, sc.xp.data() + (rows[q] + 1) * dp, s.xp.data() + (long)q * dp);
+                s.y(q, 0) = gj[rows[q]];
+            }
+            const auto gm = s.y.col(0).head(m);
+            st.N[j] += (double)gm.sum();
+            st.S1.row(j) += (gm.transpose() * padded_rows(s, m, d, dp)).template cast<double>();
+            s.sbuf.setZero((long)d * dp);
+            weighted_scatter(s.xp.data(), m, d, dp, gm.data(), anchors.col(j).data(), s.sbuf.data());
+            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+        }
+        return;
+    }
     if (cov == CovType::Diag || cov == CovType::Spherical) {
         s.small.noalias() = g.transpose() * sc.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
         st.S2 += s.small.leftCols(d).template cast<double>();

@@ -286,3 +286,89 @@ void weighted_scatter(const T* xp, long B, int d, int dp, const T* g, const T* a
     if (f < d) detail::scatter_rows<1>(xp, B, dp, g, a, f, S);
 }
 }  // namespace genmix
+
+namespace genmix {
+
+// Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
+// On sparse responsibilities most vectors hold none, and cost one compare.
+template <class T>
+inline int select_above(const T* g, const T* thr, long n, int* idx) {
+    int c = 0;
+    long i = 0;
+#ifdef GENMIX_AVX2_EXP
+    constexpr long L = 32 / sizeof(T);
+    for (; i + L <= n; i += L) {
+        unsigned mask;
+        if constexpr (sizeof(T) == 8)
+            mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd((const double*)g + i),
+                                                              _mm256_loadu_pd((const double*)thr + i), _CMP_GT_OQ));
+        else
+            mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps((const float*)g + i),
+                                                              _mm256_loadu_ps((const float*)thr + i), _CMP_GT_OQ));
+        while (mask) {
+            idx[c++] = (int)i + __builtin_ctz(mask);
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i < n; ++i) {
+        idx[c] = (int)i;
+        c += g[i] > thr[i];
+    }
+    return c;
+}
+
+namespace detail {
+// acc2[v] += sum_q g_q x_q[v]^2, acc1[v] += sum_q g_q x_q[v] for W vectors of columns from
+// column f0, over the m selected rows (x rows are d apart).
+template <int W, class T>
+inline void moments_tile(const T* xs, int d, const int* rows, const T* g, int m, int f0, T* a1, T* a2) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V s1[W] = {}, s2[W] = {};
+    for (int q = 0; q < m; ++q) {
+        const int i = rows[q];
+        const T* x = xs + (long)i * d + f0;
+        const T r = g[i];
+        for (int v = 0; v < W; ++v) {
+            const V xv = load_simd(x + v * L);
+            const V t = xv * r;
+            s1[v] += t;
+            s2[v] += t * xv;
+        }
+    }
+    for (int v = 0; v < W; ++v)
+        for (int l = 0; l < L; ++l) {
+            a1[f0 + v * L + l] += s1[v][l];
+            a2[f0 + v * L + l] += s2[v][l];
+        }
+}
+}  // namespace detail
+
+// First and second moments of the selected rows for one component, added to a1 and a2
+// (d values each): a1 += sum_q g[rows[q]] x_rows[q], a2 += sum_q g[rows[q]] x_rows[q]^2,
+// with x the row-major centred rows (B x d). The accumulators of a tile stay in registers.
+template <class T>
+void weighted_moments(const T* xs, int d, const int* rows, const T* g, int m, T* a1, T* a2) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = d / L;
+    int v0 = 0;
+    for (; v0 + VT <= nv; v0 += VT) detail::moments_tile<VT>(xs, d, rows, g, m, v0 * L, a1, a2);
+    switch (nv - v0) {
+        case 3: detail::moments_tile<3>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 2: detail::moments_tile<2>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 1: detail::moments_tile<1>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        default: break;
+    }
+    for (int f = nv * L; f < d; ++f) {
+        T s1 = 0, s2 = 0;
+        for (int q = 0; q < m; ++q) {
+            const T x = xs[(long)rows[q] * d + f], t = g[rows[q]] * x;
+            s1 += t;
+            s2 += t * x;
+        }
+        a1[f] += s1;
+        a2[f] += s2;
+    }
+}
+}  // namespace genmix
