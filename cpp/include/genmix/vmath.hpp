@@ -193,6 +193,47 @@ inline void triangle_tile(V (&sq)[R], const T* x, int d, const T* U, int dp, con
         for (int v = 0; v < W; ++v) sq[r] += acc[r][v] * acc[r][v];
 }
 
+// out[r * out_stride] = bias - (sum of the lanes of sq[r]) / 2 for the R rows. With AVX2
+// the lanes of 4 float rows (or 2 double rows) are summed together by a tree of horizontal
+// adds instead of one scalar chain per row.
+template <int R, class T, class V>
+inline void store_quad(V (&sq)[R], T bias, T* out, long out_stride) {
+#ifdef GENMIX_AVX2_EXP
+    if constexpr (sizeof(T) == 4 && R == 4) {
+        __m256 q[4];
+        __builtin_memcpy(q, sq, sizeof(q));
+        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(q[0], q[1]), _mm256_hadd_ps(q[2], q[3]));
+        const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        const __m128 res = _mm_sub_ps(_mm_set1_ps((float)bias), _mm_mul_ps(_mm_set1_ps(0.5f), sum));
+        if (out_stride == 1) {
+            _mm_storeu_ps((float*)out, res);
+        } else {
+            float v[4];
+            _mm_storeu_ps(v, res);
+            for (int r = 0; r < 4; ++r) out[r * out_stride] = v[r];
+        }
+        return;
+    } else if constexpr (sizeof(T) == 8 && R == 2) {
+        __m256d q[2];
+        __builtin_memcpy(q, sq, sizeof(q));
+        const __m256d t = _mm256_hadd_pd(q[0], q[1]);
+        const __m128d sum = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        const __m128d res = _mm_sub_pd(_mm_set1_pd((double)bias), _mm_mul_pd(_mm_set1_pd(0.5), sum));
+        double v[2];
+        _mm_storeu_pd(v, res);
+        out[0] = v[0];
+        out[out_stride] = v[1];
+        return;
+    }
+#endif
+    constexpr int L = Simd<T>::lanes;
+    for (int r = 0; r < R; ++r) {
+        T s = 0;
+        for (int l = 0; l < L; ++l) s += sq[r][l];
+        out[r * out_stride] = bias - T(0.5) * s;
+    }
+}
+
 template <int R, class T>
 inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
     using V = typename Simd<T>::type;
@@ -207,11 +248,7 @@ inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T b
         case 1: triangle_tile<1, R>(sq, x, d, U, dp, m, v0); break;
         default: break;
     }
-    for (int r = 0; r < R; ++r) {
-        T s = 0;
-        for (int l = 0; l < L; ++l) s += sq[r][l];
-        out[r * out_stride] = bias - T(0.5) * s;
-    }
+    store_quad<R>(sq, bias, out, out_stride);
 }
 }  // namespace detail
 
@@ -223,8 +260,13 @@ inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T b
 // multiplied, about half of a full product, and nothing is stored but the result.
 template <class T>
 void triangular_quad(const T* xp, long B, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
-    constexpr int R = 2;  // rows per pass: R x 4 accumulators fit the 16 vector registers
+    // rows per pass: R x 4 accumulators fit the 16 vector registers; when the rows are at
+    // most 2 vectors wide (float, d <= 16), 4 rows share each load of U, which is what
+    // bounds the narrow case (the loads of U and of the row entries, not the FMAs)
+    constexpr int R = 2;
     long i = 0;
+    if (sizeof(T) == 4 && dp / Simd<T>::lanes <= 2)
+        for (; i + 4 <= B; i += 4) detail::triangle_rows<4>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
     for (; i + R <= B; i += R) detail::triangle_rows<R>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
     for (; i < B; ++i) detail::triangle_rows<1>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
 }
