@@ -375,9 +375,11 @@ template <class T>
 long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows) {
     const long B = g.rows();
     const int k = (int)g.cols();
-    thr = g.rowwise().sum().array() * sparse_resp_tau<T>();
+    thr = g.col(0).array();
+    for (int j = 1; j < k; ++j) thr += g.col(j).array();
+    thr *= sparse_resp_tau<T>();
     kept.resize(k);
-    rows.resize((size_t)k * B);
+    rows.resize((size_t)k * B + 8);  // select_above may write 8 past its count
     long total = 0;
     for (int j = 0; j < k; ++j) total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
     return total;
@@ -412,25 +414,31 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             st.N += s.small.row(2L * d).transpose().template cast<double>();
             return;
         }
-        // full: per component, its kept rows compacted into s.xp (m x dp) with their
-        // weights in s.y, then the same kernels as the dense path on those rows only
+        // full: per component, its kept rows compacted into s.xp (m x dp), their weights
+        // into s.y and g (x - a_j) into s.w, then the scatter of those rows only
         const int dp = (int)anchors.rows();
         s.xp.resize(B * dp);
+        s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
         s.y.resize(B, 1);
         for (int j = 0; j < k; ++j) {
             const int m = s.kept[j];
             if (m == 0) continue;
             const int* rows = s.kept_rows.data() + (long)j * B;
             const T* gj = g.col(j).data();
+            const T* a = anchors.col(j).data();
             for (int q = 0; q < m; ++q) {
-                std::copy(sc.xp.data() + rows[q] * dp, sc.xp.data() + (rows[q] + 1) * dp, s.xp.data() + (long)q * dp);
-                s.y(q, 0) = gj[rows[q]];
+                const T* x = sc.xp.data() + (long)rows[q] * dp;
+                const T r = gj[rows[q]];
+                T* gz = s.w.data() + (long)q * dp;
+                std::copy(x, x + dp, s.xp.data() + (long)q * dp);
+                for (int f = 0; f < dp; ++f) gz[f] = r * (x[f] - a[f]);
+                s.y(q, 0) = r;
             }
             const auto gm = s.y.col(0).head(m);
             st.N[j] += (double)gm.sum();
             st.S1.row(j) += (gm.transpose() * padded_rows(s, m, d, dp)).template cast<double>();
             s.sbuf.setZero((long)d * dp);
-            weighted_scatter(s.xp.data(), m, d, dp, gm.data(), anchors.col(j).data(), s.sbuf.data());
+            weighted_scatter_pre(s.xp.data(), s.w.data(), m, d, dp, a, s.sbuf.data());
             st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
         }
         return;

@@ -331,8 +331,28 @@ void weighted_scatter(const T* xp, long B, int d, int dp, const T* g, const T* a
 
 namespace genmix {
 
+#ifdef GENMIX_AVX2_EXP
+namespace detail {
+// For a compare mask m of L lanes: the set lanes' indices, in order, then filler.
+template <int L>
+struct CompressTable {
+    std::uint8_t idx[1 << L][8];
+    constexpr CompressTable() : idx() {
+        for (int m = 0; m < (1 << L); ++m) {
+            int c = 0;
+            for (int l = 0; l < L; ++l)
+                if (m >> l & 1) idx[m][c++] = (std::uint8_t)l;
+        }
+    }
+};
+inline constexpr CompressTable<4> compress4{};
+inline constexpr CompressTable<8> compress8{};
+}  // namespace detail
+#endif
+
 // Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
-// On sparse responsibilities most vectors hold none, and cost one compare.
+// idx needs room for n + 8 values (the vector path stores whole vectors of indices).
+// Branch-free: a compare, a table lookup and one store per vector of rows.
 template <class T>
 inline int select_above(const T* g, const T* thr, long n, int* idx) {
     int c = 0;
@@ -347,10 +367,11 @@ inline int select_above(const T* g, const T* thr, long n, int* idx) {
         else
             mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps((const float*)g + i),
                                                               _mm256_loadu_ps((const float*)thr + i), _CMP_GT_OQ));
-        while (mask) {
-            idx[c++] = (int)i + __builtin_ctz(mask);
-            mask &= mask - 1;
-        }
+        const std::uint8_t* lanes = L == 4 ? detail::compress4.idx[mask] : detail::compress8.idx[mask];
+        const __m256i v = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)lanes)),
+                                           _mm256_set1_epi32((int)i));
+        _mm256_storeu_si256((__m256i*)(idx + c), v);
+        c += __builtin_popcount(mask);
     }
 #endif
     for (; i < n; ++i) {
@@ -412,5 +433,59 @@ void weighted_moments(const T* xs, int d, const int* rows, const T* g, int m, T*
         a1[f] += s1;
         a2[f] += s2;
     }
+}
+}  // namespace genmix
+
+namespace genmix {
+namespace detail {
+// As scatter_tile, with the weighted left factor precomputed: gz_i = g_i (x_i - a).
+template <int F, int W, class T>
+inline void scatter_tile_pre(const T* xp, const T* gz, long B, int dp, const T* a, int f, int v0, T* S) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V acc[F][W] = {};
+    V av[W];
+    for (int v = 0; v < W; ++v) av[v] = load_simd(a + (v0 + v) * L);
+    for (long i = 0; i < B; ++i) {
+        const T* row = xp + i * dp;
+        const T* grow = gz + i * dp + f;
+        for (int v = 0; v < W; ++v) {
+            const V z = load_simd(row + (v0 + v) * L) - av[v];
+            for (int r = 0; r < F; ++r) acc[r][v] += z * grow[r];
+        }
+    }
+    for (int r = 0; r < F; ++r)
+        for (int v = 0; v < W; ++v) {
+            T* out = S + (long)(f + r) * dp + (v0 + v) * L;
+            const V cur = load_simd(out) + acc[r][v];
+            __builtin_memcpy(out, &cur, sizeof(V));
+        }
+}
+
+template <int F, class T>
+inline void scatter_rows_pre(const T* xp, const T* gz, long B, int dp, const T* a, int f, T* S) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = dp / L;
+    int v0 = f / L;
+    for (; v0 + VT <= nv; v0 += VT) scatter_tile_pre<F, VT>(xp, gz, B, dp, a, f, v0, S);
+    switch (nv - v0) {
+        case 3: scatter_tile_pre<F, 3>(xp, gz, B, dp, a, f, v0, S); break;
+        case 2: scatter_tile_pre<F, 2>(xp, gz, B, dp, a, f, v0, S); break;
+        case 1: scatter_tile_pre<F, 1>(xp, gz, B, dp, a, f, v0, S); break;
+        default: break;
+    }
+}
+}  // namespace detail
+
+// weighted_scatter with gz (B x dp, rows g_i (x_i - a), zero padded) given: no scalar work
+// per row and entry, only broadcasts of gz. Rows of 2 vectors or fewer take 4 rows of S a
+// pass (half the passes over the rows); wider ones 2, which keeps the accumulators in registers.
+template <class T>
+void weighted_scatter_pre(const T* xp, const T* gz, long B, int d, int dp, const T* a, T* S) {
+    int f = 0;
+    if (dp / Simd<T>::lanes <= 2)
+        for (; f + 4 <= d; f += 4) detail::scatter_rows_pre<4>(xp, gz, B, dp, a, f, S);
+    for (; f + 2 <= d; f += 2) detail::scatter_rows_pre<2>(xp, gz, B, dp, a, f, S);
+    if (f < d) detail::scatter_rows_pre<1>(xp, gz, B, dp, a, f, S);
 }
 }  // namespace genmix
