@@ -370,18 +370,20 @@ constexpr T sparse_resp_tau() {
 }
 
 // The block's kept entries (see sparse_resp_tau): per component j, kept[j] rows, listed in
-// rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the total.
+// rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the
+// total, or as soon as it exceeds `limit` some number above it (the lists are then partial).
 template <class T>
-long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows) {
+long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows, long limit) {
     const long B = g.rows();
     const int k = (int)g.cols();
-    thr = g.col(0).array();
-    for (int j = 1; j < k; ++j) thr += g.col(j).array();
+    thr.resize(B);
+    row_sums(g.data(), B, B, k, thr.data());
     thr *= sparse_resp_tau<T>();
     kept.resize(k);
     rows.resize((size_t)k * B + 8);  // select_above may write 8 past its count
     long total = 0;
-    for (int j = 0; j < k; ++j) total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
+    for (int j = 0; j < k && total <= limit; ++j)
+        total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
     return total;
 }
 
@@ -395,7 +397,7 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
     const long B = g.rows();
     const int k = (int)g.cols();
     const bool may_skip = cov == CovType::Diag || cov == CovType::Spherical || (cov == CovType::Full && d > kSmallD);
-    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows) * 4 <= B * k) {
+    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4) {
         if (cov != CovType::Full) {
             s.small.setZero(2L * d + 1, k);  // column j: [sum g x'^2, sum g x', sum g] of component j
             for (int j = 0; j < k; ++j) {

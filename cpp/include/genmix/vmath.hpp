@@ -350,6 +350,27 @@ inline constexpr CompressTable<8> compress8{};
 }  // namespace detail
 #endif
 
+// out[i] = sum_j g[j * ld + i] for i < n: the row sums of a column-major n x k matrix,
+// 8 vectors of rows at a time held in registers across the columns.
+template <class T>
+inline void row_sums(const T* g, long n, long ld, int k, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, NV = 8;
+    long i = 0;
+    for (; i + NV * L <= n; i += NV * L) {
+        V acc[NV];
+        for (int v = 0; v < NV; ++v) acc[v] = detail::load_simd(g + i + v * L);
+        for (int j = 1; j < k; ++j)
+            for (int v = 0; v < NV; ++v) acc[v] += detail::load_simd(g + (long)j * ld + i + v * L);
+        __builtin_memcpy(out + i, acc, sizeof(acc));
+    }
+    for (; i < n; ++i) {
+        T t = g[i];
+        for (int j = 1; j < k; ++j) t += g[(long)j * ld + i];
+        out[i] = t;
+    }
+}
+
 // Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
 // idx needs room for n + 8 values (the vector path stores whole vectors of indices).
 // Branch-free: a compare, a table lookup and one store per vector of rows.
