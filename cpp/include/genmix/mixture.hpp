@@ -387,6 +387,15 @@ long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::v
     return total;
 }
 
+// S (d x d, lower part) += the scatter weighted_scatter left in sbuf (row-major d x dp upper
+// part == column-major dp x d lower part). Only the lower part is read by the M-step, and
+// only it is added: the rest holds partial sums.
+template <class T>
+void add_scatter_lower(const ArrT<T>& sbuf, int d, int dp, double* S) {  // S: column-major, d apart
+    for (int f = 0; f < d; ++f)
+        for (int h = f; h < d; ++h) S[(long)f * d + h] += (double)sbuf[(long)f * dp + h];
+}
+
 // Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
 // `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
 // scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
@@ -416,32 +425,35 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             st.N += s.small.row(2L * d).transpose().template cast<double>();
             return;
         }
-        // full: per component, its kept rows compacted into s.xp (m x dp), their weights
-        // into s.y and g (x - a_j) into s.w, then the scatter of those rows only
+        // full: per component, over its kept rows: N_j and S1_j (as T sums, like the dense
+        // path's products), g (x - a_j) into s.w, then the scatter of those rows only
         const int dp = (int)anchors.rows();
-        s.xp.resize(B * dp);
         s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
-        s.y.resize(B, 1);
+        s.y.resize(dp, 1);  // sum of g x'
         for (int j = 0; j < k; ++j) {
             const int m = s.kept[j];
             if (m == 0) continue;
             const int* rows = s.kept_rows.data() + (long)j * B;
             const T* gj = g.col(j).data();
             const T* a = anchors.col(j).data();
+            T* s1 = s.y.data();
+            std::fill(s1, s1 + dp, T(0));
+            T nj = 0;
             for (int q = 0; q < m; ++q) {
                 const T* x = sc.xp.data() + (long)rows[q] * dp;
                 const T r = gj[rows[q]];
                 T* gz = s.w.data() + (long)q * dp;
-                std::copy(x, x + dp, s.xp.data() + (long)q * dp);
-                for (int f = 0; f < dp; ++f) gz[f] = r * (x[f] - a[f]);
-                s.y(q, 0) = r;
+                nj += r;
+                for (int f = 0; f < dp; ++f) {
+                    s1[f] += r * x[f];
+                    gz[f] = r * (x[f] - a[f]);
+                }
             }
-            const auto gm = s.y.col(0).head(m);
-            st.N[j] += (double)gm.sum();
-            st.S1.row(j) += (gm.transpose() * padded_rows(s, m, d, dp)).template cast<double>();
+            st.N[j] += (double)nj;
+            for (int f = 0; f < d; ++f) st.S1(j, f) += (double)s1[f];
             s.sbuf.setZero((long)d * dp);
-            weighted_scatter_pre(s.xp.data(), s.w.data(), m, d, dp, a, s.sbuf.data());
-            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+            weighted_scatter_pre(sc.xp.data(), rows, s.w.data(), m, d, dp, a, s.sbuf.data());
+            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
         }
         return;
     }
@@ -476,7 +488,7 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             s.sbuf.setZero((long)d * dp);
             weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
             // row-major d x dp upper part == column-major dp x d lower part
-            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
         }
         return;
     }

@@ -459,16 +459,17 @@ void weighted_moments(const T* xs, int d, const int* rows, const T* g, int m, T*
 
 namespace genmix {
 namespace detail {
-// As scatter_tile, with the weighted left factor precomputed: gz_i = g_i (x_i - a).
+// As scatter_tile over the rows xp[rows[i]], with the weighted left factor precomputed:
+// gz_i = g_i (x_rows[i] - a).
 template <int F, int W, class T>
-inline void scatter_tile_pre(const T* xp, const T* gz, long B, int dp, const T* a, int f, int v0, T* S) {
+inline void scatter_tile_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, int v0, T* S) {
     using V = typename Simd<T>::type;
     constexpr int L = Simd<T>::lanes;
     V acc[F][W] = {};
     V av[W];
     for (int v = 0; v < W; ++v) av[v] = load_simd(a + (v0 + v) * L);
     for (long i = 0; i < B; ++i) {
-        const T* row = xp + i * dp;
+        const T* row = xp + (long)rows[i] * dp;
         const T* grow = gz + i * dp + f;
         for (int v = 0; v < W; ++v) {
             const V z = load_simd(row + (v0 + v) * L) - av[v];
@@ -484,29 +485,30 @@ inline void scatter_tile_pre(const T* xp, const T* gz, long B, int dp, const T* 
 }
 
 template <int F, class T>
-inline void scatter_rows_pre(const T* xp, const T* gz, long B, int dp, const T* a, int f, T* S) {
+inline void scatter_rows_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, T* S) {
     constexpr int L = Simd<T>::lanes, VT = 4;
     const int nv = dp / L;
     int v0 = f / L;
-    for (; v0 + VT <= nv; v0 += VT) scatter_tile_pre<F, VT>(xp, gz, B, dp, a, f, v0, S);
+    for (; v0 + VT <= nv; v0 += VT) scatter_tile_pre<F, VT>(xp, rows, gz, B, dp, a, f, v0, S);
     switch (nv - v0) {
-        case 3: scatter_tile_pre<F, 3>(xp, gz, B, dp, a, f, v0, S); break;
-        case 2: scatter_tile_pre<F, 2>(xp, gz, B, dp, a, f, v0, S); break;
-        case 1: scatter_tile_pre<F, 1>(xp, gz, B, dp, a, f, v0, S); break;
+        case 3: scatter_tile_pre<F, 3>(xp, rows, gz, B, dp, a, f, v0, S); break;
+        case 2: scatter_tile_pre<F, 2>(xp, rows, gz, B, dp, a, f, v0, S); break;
+        case 1: scatter_tile_pre<F, 1>(xp, rows, gz, B, dp, a, f, v0, S); break;
         default: break;
     }
 }
 }  // namespace detail
 
-// weighted_scatter with gz (B x dp, rows g_i (x_i - a), zero padded) given: no scalar work
-// per row and entry, only broadcasts of gz. Rows of 2 vectors or fewer take 4 rows of S a
+// weighted_scatter over the B rows xp[rows[i]] (rows dp apart), with gz (B x dp, rows
+// g_i (x_rows[i] - a), zero padded) given: no scalar work per row and entry, only
+// broadcasts of gz. Rows of 2 vectors or fewer take 4 rows of S a
 // pass (half the passes over the rows); wider ones 2, which keeps the accumulators in registers.
 template <class T>
-void weighted_scatter_pre(const T* xp, const T* gz, long B, int d, int dp, const T* a, T* S) {
+void weighted_scatter_pre(const T* xp, const int* rows, const T* gz, long B, int d, int dp, const T* a, T* S) {
     int f = 0;
     if (dp / Simd<T>::lanes <= 2)
-        for (; f + 4 <= d; f += 4) detail::scatter_rows_pre<4>(xp, gz, B, dp, a, f, S);
-    for (; f + 2 <= d; f += 2) detail::scatter_rows_pre<2>(xp, gz, B, dp, a, f, S);
-    if (f < d) detail::scatter_rows_pre<1>(xp, gz, B, dp, a, f, S);
+        for (; f + 4 <= d; f += 4) detail::scatter_rows_pre<4>(xp, rows, gz, B, dp, a, f, S);
+    for (; f + 2 <= d; f += 2) detail::scatter_rows_pre<2>(xp, rows, gz, B, dp, a, f, S);
+    if (f < d) detail::scatter_rows_pre<1>(xp, rows, gz, B, dp, a, f, S);
 }
 }  // namespace genmix
