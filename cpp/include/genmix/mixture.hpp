@@ -371,16 +371,27 @@ constexpr T sparse_resp_tau() {
 
 // The block's kept entries (see sparse_resp_tau): per component j, kept[j] rows, listed in
 // rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the
-// total, or as soon as it exceeds `limit` some number above it (the lists are then partial).
+// total, or some number above `limit` as soon as the block is found dense (then the lists
+// are partial).
 template <class T>
 long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows, long limit) {
     const long B = g.rows();
     const int k = (int)g.cols();
-    thr.resize(B);
-    row_sums(g.data(), B, B, k, thr.data());
-    thr *= sparse_resp_tau<T>();
     kept.resize(k);
     rows.resize((size_t)k * B + 8);  // select_above may write 8 past its count
+    thr.resize(B);
+    // a look at the first rows first: on overlapping components the block is dense, and
+    // this decides it for an eighth of the full count (a pure function of the block's data)
+    constexpr long probe = 32;
+    if (B >= 4 * probe) {
+        row_sums(g.data(), probe, B, k, thr.data());
+        thr.head(probe) *= sparse_resp_tau<T>();
+        long seen = 0;
+        for (int j = 0; j < k; ++j) seen += select_above(g.col(j).data(), thr.data(), probe, rows.data());
+        if (seen * 2 > probe * k) return limit + 1;
+    }
+    row_sums(g.data(), B, B, k, thr.data());
+    thr *= sparse_resp_tau<T>();
     long total = 0;
     for (int j = 0; j < k && total <= limit; ++j)
         total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
