@@ -102,14 +102,6 @@ inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
 inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
 inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-// true when every lane is below exp_vec's underflow limit (exp_vec gives 0 there); on
-// well separated mixtures most of a row's terms are, and the polynomial can be skipped
-inline bool all_underflow(__m256d v) {
-    return _mm256_movemask_pd(_mm256_cmp_pd(v, _mm256_set1_pd(-708.0), _CMP_LT_OQ)) == 0xF;
-}
-inline bool all_underflow(__m256 v) {
-    return _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(-87.0f), _CMP_LT_OQ)) == 0xFF;
-}
 }  // namespace detail
 #endif
 
@@ -121,12 +113,7 @@ inline void exp_shift_accumulate(T* x, const T* shift, T* sum, long n) {
 #ifdef GENMIX_AVX2_EXP
     constexpr long L = 32 / sizeof(T);
     for (; i + L <= n; i += L) {
-        const auto v = detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i));
-        if (detail::all_underflow(v)) {  // all L give exactly 0 and add nothing: same bits
-            detail::store_vec(x + i, decltype(v){});
-            continue;
-        }
-        const auto e = detail::exp_vec(v);
+        const auto e = detail::exp_vec(detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i)));
         detail::store_vec(x + i, e);
         detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
     }
