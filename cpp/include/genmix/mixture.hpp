@@ -300,7 +300,8 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
         for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
         const ArrT<T> inv = sum.inverse();
         for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
-        obj = (mx + sum.log()).template cast<double>();
+        sum = sum.log();  // apart from the cast, so that Eigen vectorises the log (float too)
+        obj = (mx + sum).template cast<double>();
     } else {
         for (long i = 0; i < B; ++i) {
             int best = 0;
