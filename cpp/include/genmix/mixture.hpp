@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -138,12 +139,14 @@ struct Scratch {
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
     ArrD obj;       // B           per-row objective
+    std::vector<int> kept;       // per component: how many of the block's responsibilities are kept
+    std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
     // the block's missing entries (scan_missing) and their conditional means
     std::vector<int> miss_start, miss_col, miss_rows;
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
     std::vector<double> work;  // small per-row matrices
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
-    // P_mm's factor, inverse and log-determinant per gap pattern (GapFactors), for one pass
+    // P_mm's factor, inverse and log-determinant per gap pattern (prepare_gap_rows), for one pass
     std::unordered_map<std::string, long> pattern_at;
     std::vector<double> pattern_data, pattern_tmp;
     std::vector<long> row_pattern;  // per row with gaps: offset into pattern_data, -1: not cached
@@ -316,7 +319,8 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
         for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
         const ArrT<T> inv = sum.inverse();
         for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
-        obj = (mx + sum.log()).template cast<double>();
+        sum = sum.log();  // apart from the cast, so that Eigen vectorises the log (float too)
+        obj = (mx + sum).template cast<double>();
     } else {
         for (long i = 0; i < B; ++i) {
             int best = 0;
@@ -362,14 +366,128 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
     }
 }
 
+// Sparse responsibilities. On well separated data most of a row's responsibilities are
+// astronomically small, and the M-step sums can skip them: an entry g_ij = w_i r_ij (w_i the
+// row's sample weight, 1 without weights, r_ij its responsibility) with g_ij <= tau * w_i
+// is dropped from N_j, S1_j and S2_j alike, so the statistics stay those of one consistent
+// responsibility matrix (covariances stay positive semi-definite).
+//
+// Why the result is unchanged at working precision: what component j loses is at most
+// D_j <= tau * W, W = sum_i w_i (n without weights). The M-step divides by
+// Neff_j = N_j + 10 eps >= 10 eps (see m_step), so every statistic divided by Neff_j
+// (weight, mean, covariance) moves by at most D_j / Neff_j <= tau W / (10 eps) relative to
+// the data's scale, which is below the eps / 2 of one rounding for W <= 5 eps^2 / tau:
+//   double: tau = 1e-40, 5 eps^2 = 2.5e-31, so W up to 2.5e9 rows (or total weight);
+//   float:  tau = 1e-25, 5 eps^2 = 7.1e-14, so W up to 7.1e11.
+// (For comparison, the dense path's own per-block sums round at about B eps relative.)
+// Exact zeros (underflowed exp, hard EM, rows of weight 0) are always skipped: g > tau w_i
+// keeps an entry. A block uses the sparse path only when at most a quarter of its entries
+// are kept, so on overlapping components the dense GEMM path runs as before; the choice
+// depends on the data alone, never on the thread count, so the bits do not either.
+template <class T>
+constexpr T sparse_resp_tau() {
+    return std::is_same<T, float>::value ? T(1e-25) : T(1e-40);
+}
+
+// The block's kept entries (see sparse_resp_tau): per component j, kept[j] rows, listed in
+// rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the
+// total, or some number above `limit` as soon as the block is found dense (then the lists
+// are partial).
+template <class T>
+long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows, long limit) {
+    const long B = g.rows();
+    const int k = (int)g.cols();
+    kept.resize(k);
+    rows.resize((size_t)k * B + 8);  // select_above may write 8 past its count
+    thr.resize(B);
+    // a look at the first rows first: on overlapping components the block is dense, and
+    // this decides it for an eighth of the full count (a pure function of the block's data)
+    constexpr long probe = 32;
+    if (B >= 4 * probe) {
+        row_sums(g.data(), probe, B, k, thr.data());
+        thr.head(probe) *= sparse_resp_tau<T>();
+        long seen = 0;
+        for (int j = 0; j < k; ++j) seen += select_above(g.col(j).data(), thr.data(), probe, rows.data());
+        if (seen * 2 > probe * k) return limit + 1;
+    }
+    row_sums(g.data(), B, B, k, thr.data());
+    thr *= sparse_resp_tau<T>();
+    long total = 0;
+    for (int j = 0; j < k && total <= limit; ++j)
+        total += kept[j] = select_above(g.col(j).data(), thr.data(), B, rows.data() + (long)j * B);
+    return total;
+}
+
+// S (d x d, lower part) += the scatter weighted_scatter left in sbuf (row-major d x dp upper
+// part == column-major dp x d lower part). Only the lower part is read by the M-step, and
+// only it is added: the rest holds partial sums.
+template <class T>
+void add_scatter_lower(const ArrT<T>& sbuf, int d, int dp, double* S) {  // S: column-major, d apart
+    for (int f = 0; f < d; ++f)
+        for (int h = f; h < d; ++h) S[(long)f * d + h] += (double)sbuf[(long)f * dp + h];
+}
+
 // Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
 // `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
-// scatter matrix is accumulated around.
+// scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
+// sparse responsibilities skip the negligible entries (see sparse_resp_tau).
 template <class T>
 void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
     const MatT<T>& g = sc.logp;
     const long B = g.rows();
     const int k = (int)g.cols();
+    const bool may_skip = cov == CovType::Diag || cov == CovType::Spherical || (cov == CovType::Full && d > kSmallD);
+    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4) {
+        if (cov != CovType::Full) {
+            s.small.setZero(2L * d + 1, k);  // column j: [sum g x'^2, sum g x', sum g] of component j
+            for (int j = 0; j < k; ++j) {
+                const int m = s.kept[j];
+                if (m == 0) continue;
+                const int* rows = s.kept_rows.data() + (long)j * B;
+                const T* gj = g.col(j).data();
+                T* a2 = s.small.col(j).data();
+                weighted_moments(sc.xs.data(), d, rows, gj, m, a2 + d, a2);
+                T nj = 0;
+                for (int q = 0; q < m; ++q) nj += gj[rows[q]];
+                a2[2L * d] = nj;
+            }
+            st.S2 += s.small.topRows(d).transpose().template cast<double>();
+            st.S1 += s.small.middleRows(d, d).transpose().template cast<double>();
+            st.N += s.small.row(2L * d).transpose().template cast<double>();
+            return;
+        }
+        // full: per component, over its kept rows: N_j and S1_j (as T sums, like the dense
+        // path's products), g (x - a_j) into s.w, then the scatter of those rows only
+        const int dp = (int)anchors.rows();
+        s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
+        s.y.resize(dp, 1);  // sum of g x'
+        for (int j = 0; j < k; ++j) {
+            const int m = s.kept[j];
+            if (m == 0) continue;
+            const int* rows = s.kept_rows.data() + (long)j * B;
+            const T* gj = g.col(j).data();
+            const T* a = anchors.col(j).data();
+            T* s1 = s.y.data();
+            std::fill(s1, s1 + dp, T(0));
+            T nj = 0;
+            for (int q = 0; q < m; ++q) {
+                const T* x = sc.xp.data() + (long)rows[q] * dp;
+                const T r = gj[rows[q]];
+                T* gz = s.w.data() + (long)q * dp;
+                nj += r;
+                for (int f = 0; f < dp; ++f) {
+                    s1[f] += r * x[f];
+                    gz[f] = r * (x[f] - a[f]);
+                }
+            }
+            st.N[j] += (double)nj;
+            for (int f = 0; f < d; ++f) st.S1(j, f) += (double)s1[f];
+            s.sbuf.setZero((long)d * dp);
+            weighted_scatter_pre(sc.xp.data(), rows, s.w.data(), m, d, dp, a, s.sbuf.data());
+            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
+        }
+        return;
+    }
     if (cov == CovType::Diag || cov == CovType::Spherical) {
         s.small.noalias() = g.transpose() * sc.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
         st.S2 += s.small.leftCols(d).template cast<double>();
@@ -401,7 +519,7 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             s.sbuf.setZero((long)d * dp);
             weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
             // row-major d x dp upper part == column-major dp x d lower part
-            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
+            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
         }
         return;
     }

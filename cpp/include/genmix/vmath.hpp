@@ -180,6 +180,47 @@ inline void triangle_tile(V (&sq)[R], const T* x, int d, const T* U, int dp, con
         for (int v = 0; v < W; ++v) sq[r] += acc[r][v] * acc[r][v];
 }
 
+// out[r * out_stride] = bias - (sum of the lanes of sq[r]) / 2 for the R rows. With AVX2
+// the lanes of 4 float rows (or 2 double rows) are summed together by a tree of horizontal
+// adds instead of one scalar chain per row.
+template <int R, class T, class V>
+inline void store_quad(V (&sq)[R], T bias, T* out, long out_stride) {
+#ifdef GENMIX_AVX2_EXP
+    if constexpr (sizeof(T) == 4 && R == 4) {
+        __m256 q[4];
+        __builtin_memcpy(q, sq, sizeof(q));
+        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(q[0], q[1]), _mm256_hadd_ps(q[2], q[3]));
+        const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        const __m128 res = _mm_sub_ps(_mm_set1_ps((float)bias), _mm_mul_ps(_mm_set1_ps(0.5f), sum));
+        if (out_stride == 1) {
+            _mm_storeu_ps((float*)out, res);
+        } else {
+            float v[4];
+            _mm_storeu_ps(v, res);
+            for (int r = 0; r < 4; ++r) out[r * out_stride] = v[r];
+        }
+        return;
+    } else if constexpr (sizeof(T) == 8 && R == 2) {
+        __m256d q[2];
+        __builtin_memcpy(q, sq, sizeof(q));
+        const __m256d t = _mm256_hadd_pd(q[0], q[1]);
+        const __m128d sum = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        const __m128d res = _mm_sub_pd(_mm_set1_pd((double)bias), _mm_mul_pd(_mm_set1_pd(0.5), sum));
+        double v[2];
+        _mm_storeu_pd(v, res);
+        out[0] = v[0];
+        out[out_stride] = v[1];
+        return;
+    }
+#endif
+    constexpr int L = Simd<T>::lanes;
+    for (int r = 0; r < R; ++r) {
+        T s = 0;
+        for (int l = 0; l < L; ++l) s += sq[r][l];
+        out[r * out_stride] = bias - T(0.5) * s;
+    }
+}
+
 template <int R, class T>
 inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
     using V = typename Simd<T>::type;
@@ -194,11 +235,7 @@ inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T b
         case 1: triangle_tile<1, R>(sq, x, d, U, dp, m, v0); break;
         default: break;
     }
-    for (int r = 0; r < R; ++r) {
-        T s = 0;
-        for (int l = 0; l < L; ++l) s += sq[r][l];
-        out[r * out_stride] = bias - T(0.5) * s;
-    }
+    store_quad<R>(sq, bias, out, out_stride);
 }
 }  // namespace detail
 
@@ -210,8 +247,13 @@ inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T b
 // multiplied, about half of a full product, and nothing is stored but the result.
 template <class T>
 void triangular_quad(const T* xp, long B, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
-    constexpr int R = 2;  // rows per pass: R x 4 accumulators fit the 16 vector registers
+    // rows per pass: R x 4 accumulators fit the 16 vector registers; when the rows are at
+    // most 2 vectors wide (float, d <= 16), 4 rows share each load of U, which is what
+    // bounds the narrow case (the loads of U and of the row entries, not the FMAs)
+    constexpr int R = 2;
     long i = 0;
+    if (sizeof(T) == 4 && dp / Simd<T>::lanes <= 2)
+        for (; i + 4 <= B; i += 4) detail::triangle_rows<4>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
     for (; i + R <= B; i += R) detail::triangle_rows<R>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
     for (; i < B; ++i) detail::triangle_rows<1>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
 }
@@ -271,5 +313,189 @@ void weighted_scatter(const T* xp, long B, int d, int dp, const T* g, const T* a
     int f = 0;
     for (; f + 2 <= d; f += 2) detail::scatter_rows<2>(xp, B, dp, g, a, f, S);
     if (f < d) detail::scatter_rows<1>(xp, B, dp, g, a, f, S);
+}
+}  // namespace genmix
+
+namespace genmix {
+
+#ifdef GENMIX_AVX2_EXP
+namespace detail {
+// For a compare mask m of L lanes: the set lanes' indices, in order, then filler.
+template <int L>
+struct CompressTable {
+    std::uint8_t idx[1 << L][8];
+    constexpr CompressTable() : idx() {
+        for (int m = 0; m < (1 << L); ++m) {
+            int c = 0;
+            for (int l = 0; l < L; ++l)
+                if (m >> l & 1) idx[m][c++] = (std::uint8_t)l;
+        }
+    }
+};
+inline constexpr CompressTable<4> compress4{};
+inline constexpr CompressTable<8> compress8{};
+}  // namespace detail
+#endif
+
+// out[i] = sum_j g[j * ld + i] for i < n: the row sums of a column-major n x k matrix,
+// 8 vectors of rows at a time held in registers across the columns.
+template <class T>
+inline void row_sums(const T* g, long n, long ld, int k, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, NV = 8;
+    long i = 0;
+    for (; i + NV * L <= n; i += NV * L) {
+        V acc[NV];
+        for (int v = 0; v < NV; ++v) acc[v] = detail::load_simd(g + i + v * L);
+        for (int j = 1; j < k; ++j)
+            for (int v = 0; v < NV; ++v) acc[v] += detail::load_simd(g + (long)j * ld + i + v * L);
+        __builtin_memcpy(out + i, acc, sizeof(acc));
+    }
+    for (; i < n; ++i) {
+        T t = g[i];
+        for (int j = 1; j < k; ++j) t += g[(long)j * ld + i];
+        out[i] = t;
+    }
+}
+
+// Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
+// idx needs room for n + 8 values (the vector path stores whole vectors of indices).
+// Branch-free: a compare, a table lookup and one store per vector of rows.
+template <class T>
+inline int select_above(const T* g, const T* thr, long n, int* idx) {
+    int c = 0;
+    long i = 0;
+#ifdef GENMIX_AVX2_EXP
+    constexpr long L = 32 / sizeof(T);
+    for (; i + L <= n; i += L) {
+        unsigned mask;
+        if constexpr (sizeof(T) == 8)
+            mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd((const double*)g + i),
+                                                              _mm256_loadu_pd((const double*)thr + i), _CMP_GT_OQ));
+        else
+            mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps((const float*)g + i),
+                                                              _mm256_loadu_ps((const float*)thr + i), _CMP_GT_OQ));
+        const std::uint8_t* lanes = L == 4 ? detail::compress4.idx[mask] : detail::compress8.idx[mask];
+        const __m256i v = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)lanes)),
+                                           _mm256_set1_epi32((int)i));
+        _mm256_storeu_si256((__m256i*)(idx + c), v);
+        c += __builtin_popcount(mask);
+    }
+#endif
+    for (; i < n; ++i) {
+        idx[c] = (int)i;
+        c += g[i] > thr[i];
+    }
+    return c;
+}
+
+namespace detail {
+// acc2[v] += sum_q g_q x_q[v]^2, acc1[v] += sum_q g_q x_q[v] for W vectors of columns from
+// column f0, over the m selected rows (x rows are d apart).
+template <int W, class T>
+inline void moments_tile(const T* xs, int d, const int* rows, const T* g, int m, int f0, T* a1, T* a2) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V s1[W] = {}, s2[W] = {};
+    for (int q = 0; q < m; ++q) {
+        const int i = rows[q];
+        const T* x = xs + (long)i * d + f0;
+        const T r = g[i];
+        for (int v = 0; v < W; ++v) {
+            const V xv = load_simd(x + v * L);
+            const V t = xv * r;
+            s1[v] += t;
+            s2[v] += t * xv;
+        }
+    }
+    for (int v = 0; v < W; ++v)
+        for (int l = 0; l < L; ++l) {
+            a1[f0 + v * L + l] += s1[v][l];
+            a2[f0 + v * L + l] += s2[v][l];
+        }
+}
+}  // namespace detail
+
+// First and second moments of the selected rows for one component, added to a1 and a2
+// (d values each): a1 += sum_q g[rows[q]] x_rows[q], a2 += sum_q g[rows[q]] x_rows[q]^2,
+// with x the row-major centred rows (B x d). The accumulators of a tile stay in registers.
+template <class T>
+void weighted_moments(const T* xs, int d, const int* rows, const T* g, int m, T* a1, T* a2) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = d / L;
+    int v0 = 0;
+    for (; v0 + VT <= nv; v0 += VT) detail::moments_tile<VT>(xs, d, rows, g, m, v0 * L, a1, a2);
+    switch (nv - v0) {
+        case 3: detail::moments_tile<3>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 2: detail::moments_tile<2>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 1: detail::moments_tile<1>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        default: break;
+    }
+    for (int f = nv * L; f < d; ++f) {
+        T s1 = 0, s2 = 0;
+        for (int q = 0; q < m; ++q) {
+            const T x = xs[(long)rows[q] * d + f], t = g[rows[q]] * x;
+            s1 += t;
+            s2 += t * x;
+        }
+        a1[f] += s1;
+        a2[f] += s2;
+    }
+}
+}  // namespace genmix
+
+namespace genmix {
+namespace detail {
+// As scatter_tile over the rows xp[rows[i]], with the weighted left factor precomputed:
+// gz_i = g_i (x_rows[i] - a).
+template <int F, int W, class T>
+inline void scatter_tile_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, int v0, T* S) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V acc[F][W] = {};
+    V av[W];
+    for (int v = 0; v < W; ++v) av[v] = load_simd(a + (v0 + v) * L);
+    for (long i = 0; i < B; ++i) {
+        const T* row = xp + (long)rows[i] * dp;
+        const T* grow = gz + i * dp + f;
+        for (int v = 0; v < W; ++v) {
+            const V z = load_simd(row + (v0 + v) * L) - av[v];
+            for (int r = 0; r < F; ++r) acc[r][v] += z * grow[r];
+        }
+    }
+    for (int r = 0; r < F; ++r)
+        for (int v = 0; v < W; ++v) {
+            T* out = S + (long)(f + r) * dp + (v0 + v) * L;
+            const V cur = load_simd(out) + acc[r][v];
+            __builtin_memcpy(out, &cur, sizeof(V));
+        }
+}
+
+template <int F, class T>
+inline void scatter_rows_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, T* S) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = dp / L;
+    int v0 = f / L;
+    for (; v0 + VT <= nv; v0 += VT) scatter_tile_pre<F, VT>(xp, rows, gz, B, dp, a, f, v0, S);
+    switch (nv - v0) {
+        case 3: scatter_tile_pre<F, 3>(xp, rows, gz, B, dp, a, f, v0, S); break;
+        case 2: scatter_tile_pre<F, 2>(xp, rows, gz, B, dp, a, f, v0, S); break;
+        case 1: scatter_tile_pre<F, 1>(xp, rows, gz, B, dp, a, f, v0, S); break;
+        default: break;
+    }
+}
+}  // namespace detail
+
+// weighted_scatter over the B rows xp[rows[i]] (rows dp apart), with gz (B x dp, rows
+// g_i (x_rows[i] - a), zero padded) given: no scalar work per row and entry, only
+// broadcasts of gz. Rows of 2 vectors or fewer take 4 rows of S a
+// pass (half the passes over the rows); wider ones 2, which keeps the accumulators in registers.
+template <class T>
+void weighted_scatter_pre(const T* xp, const int* rows, const T* gz, long B, int d, int dp, const T* a, T* S) {
+    int f = 0;
+    if (dp / Simd<T>::lanes <= 2)
+        for (; f + 4 <= d; f += 4) detail::scatter_rows_pre<4>(xp, rows, gz, B, dp, a, f, S);
+    for (; f + 2 <= d; f += 2) detail::scatter_rows_pre<2>(xp, rows, gz, B, dp, a, f, S);
+    if (f < d) detail::scatter_rows_pre<1>(xp, rows, gz, B, dp, a, f, S);
 }
 }  // namespace genmix
