@@ -159,7 +159,8 @@ class GAN(BaseEstimator):
     The random numbers of step ``s`` depend only on ``(seed, s)``, so the RNG state is a
     seed and a step count. N steps, :meth:`save`, :meth:`load` and ``fit(X, resume=True)``
     for N more steps give the same bits as 2N steps straight through (same X, same
-    ``n_steps``-independent settings). A non-finite loss or gradient stops training with a
+    ``n_steps``-independent settings; with a decaying ``lr_schedule`` that includes an
+    explicit ``lr_decay_steps``). A non-finite loss or gradient stops training with a
     RuntimeWarning and keeps the state of the last completed step (a discriminator update
     already made within the failing step is rolled back). Ctrl-C stops between two steps,
     keeping every completed step.
