@@ -2,7 +2,8 @@
 PacGAN ring / grid quality table of genmix.GAN() defaults.
 
     python bench/bench_gan.py [--threads 2] [--steps 50] [--speed-only | --quality-only]
-                              [--seeds 5] [--quality-steps N] [--cases toy,toy-r1,medium,large]
+                              [--seeds 5] [--quality-steps N] [--data ring,grid]
+                              [--cases toy,toy-r1,medium,large]
 
 Speed: the networks of issue 3 (float32, ReLU hidden layers), Adam, non-saturating loss,
 alternating update (a D step then a G step), the same architecture, batch, loss and
@@ -13,7 +14,8 @@ see the same load on a shared machine. PyTorch is optional (skipped when not ins
 Quality: for each seed, make_ring / make_grid (2,500 points, PacGAN protocol), fit
 genmix.GAN(random_state=seed) (optionally with n_steps=--quality-steps), draw 2,500
 samples and report genmix.metrics.mode_statistics (modes captured, high-quality fraction,
-reverse KL) and the training time.
+reverse KL) and the training time. --data picks the data sets (e.g. one per process, to use
+both cores of a busy machine with --threads 1; quality does not depend on the thread count).
 """
 
 import argparse
@@ -126,6 +128,8 @@ def quality(args):
     print(f"\nquality of genmix.GAN() defaults, 2,500 samples, seeds 0..{args.seeds - 1}")
     print(f"{'data':<5} {'seed':>4} {'modes':>6} {'high-q':>7} {'rev KL':>7} {'fit s':>6}")
     for data, make, std, n_modes in (("ring", make_ring, 0.01, 8), ("grid", make_grid, 0.05, 25)):
+        if data not in args.data.split(","):
+            continue
         rows = []
         for seed in range(args.seeds):
             X, modes = make(2500, random_state=seed)
@@ -148,6 +152,7 @@ def main():
     p.add_argument("--cases", default="toy,toy-r1,medium,large")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quality-steps", type=int, default=None)
+    p.add_argument("--data", default="ring,grid")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--speed-only", action="store_true")
     g.add_argument("--quality-only", action="store_true")

@@ -107,7 +107,7 @@ def ref_g_grad(config, g, d, z):
 
 def _tiny(**kw):
     params = dict(latent_dim=2, generator_hidden=(5,), discriminator_hidden=(6, 4), activation="tanh",
-                  batch_size=7, dtype=np.float64, ema=None, random_state=0, n_steps=0, log_every=1)
+                  batch_size=7, dtype=np.float64, ema=None, random_state=0, n_steps=0, log_every=1, standardize=False)
     params.update(kw)
     return GAN(**params)
 
@@ -168,23 +168,25 @@ def _draws(cfg, seed, step, n_rows):
 def test_adam_alternating_two_steps_closed_form(X2):
     lr_d, lr_g, b1, b2 = 0.01, 0.02, 0.5, 0.9
     gan, cfg, g, d = _fitted_tiny(X2, optimizer="adam", update="alternating", lr_d=lr_d, lr_g=lr_g, betas=(b1, b2),
-                                  penalty="r1", penalty_weight=1.5, ema=0.9)
+                                  penalty="r1", penalty_weight=1.5, ema=0.9, lr_schedule="cosine", lr_decay_steps=3,
+                                  lr_end_factor=0.2)
     g0 = g.copy()
     gan.set_params(n_steps=2).fit(X2, resume=True)
     seed = gan._seed
     mg, vg, md, vd = (np.zeros_like(g), np.zeros_like(g), np.zeros_like(d), np.zeros_like(d))
     ema = g0.copy()
     for t in (1, 2):
+        f = 0.2 + 0.8 * 0.5 * (1 + np.cos(np.pi * (t - 1) / 3))  # the schedule at step t - 1
         idx, z, eps = _draws(cfg, seed, t - 1, len(X2))
         real = X2[idx]
         grad = ref_d_grad(cfg, g, d, real, z, eps)
         md = b1 * md + (1 - b1) * grad
         vd = b2 * vd + (1 - b2) * grad ** 2
-        d = d - lr_d * (md / (1 - b1 ** t)) / (np.sqrt(vd / (1 - b2 ** t)) + 1e-8)
+        d = d - f * lr_d * (md / (1 - b1 ** t)) / (np.sqrt(vd / (1 - b2 ** t)) + 1e-8)
         grad = ref_g_grad(cfg, g, d, z)  # alternating: against the updated D
         mg = b1 * mg + (1 - b1) * grad
         vg = b2 * vg + (1 - b2) * grad ** 2
-        g = g - lr_g * (mg / (1 - b1 ** t)) / (np.sqrt(vg / (1 - b2 ** t)) + 1e-8)
+        g = g - f * lr_g * (mg / (1 - b1 ** t)) / (np.sqrt(vg / (1 - b2 ** t)) + 1e-8)
         a = min(0.9, (1 + t) / (10 + t))  # EMA warm-up
         ema = a * ema + (1 - a) * g
     np.testing.assert_allclose(gan._state["d"], d, rtol=1e-9, atol=1e-12)
@@ -196,7 +198,8 @@ def test_adam_alternating_two_steps_closed_form(X2):
 def test_sgd_momentum_simultaneous_two_steps_closed_form(X2):
     lr_d, lr_g, mom = 0.05, 0.03, 0.8
     gan, cfg, g, d = _fitted_tiny(X2, optimizer="sgd", update="simultaneous", lr_d=lr_d, lr_g=lr_g,
-                                  betas=(mom, 0.0), loss="wasserstein", penalty="gp", penalty_weight=2.0)
+                                  betas=(mom, 0.0), loss="wasserstein", penalty="gp", penalty_weight=2.0,
+                                  lr_schedule="linear", lr_decay_steps=1, lr_end_factor=0.25)
     gan.set_params(n_steps=2).fit(X2, resume=True)
     seed = gan._seed
     bg, bd = np.zeros_like(g), np.zeros_like(d)
@@ -207,8 +210,9 @@ def test_sgd_momentum_simultaneous_two_steps_closed_form(X2):
         grad_g = ref_g_grad(cfg, g, d, z)  # simultaneous: both at the same point
         bd = mom * bd + grad_d
         bg = mom * bg + grad_g
-        d = d - lr_d * bd
-        g = g - lr_g * bg
+        f = 1.0 if t == 1 else 0.25  # linear: 1 at step 0, lr_end_factor from step lr_decay_steps on
+        d = d - f * lr_d * bd
+        g = g - f * lr_g * bg
     np.testing.assert_allclose(gan._state["d"], d, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(gan._state["g"], g, rtol=1e-9, atol=1e-12)
 
@@ -246,8 +250,10 @@ def _state_equal(a, b):
 
 
 def _medium(**kw):
+    # a fixed decay horizon (not n_steps), so runs of different lengths share one schedule
     params = dict(latent_dim=4, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=300,
-                  n_steps=6, log_every=2, random_state=7, penalty="r1")
+                  n_steps=6, log_every=2, random_state=7, penalty="r1", lr_schedule="cosine", lr_decay_steps=8,
+                  lr_end_factor=0.1)
     params.update(kw)
     return GAN(**params)
 
@@ -313,7 +319,7 @@ def test_progress_without_tqdm_is_harmless():
 
 def test_divergence_warns_and_keeps_finite_state():
     X = np.full((50, 2), 3e38, dtype=np.float32)
-    gan = _medium(loss="wasserstein", penalty=None, activation="relu", n_steps=5)
+    gan = _medium(loss="wasserstein", penalty=None, activation="relu", n_steps=5, standardize=False)
     with pytest.warns(RuntimeWarning, match="diverged"):
         gan.fit(X)
     assert gan.diverged_ and gan.n_steps_ == 0
@@ -325,7 +331,7 @@ def test_divergence_warns_and_keeps_finite_state():
 
 def test_sample_discriminate_and_networks():
     X = make_ring(300, random_state=0)[0]
-    gan = _medium(n_steps=3, ema=0.5).fit(X)
+    gan = _medium(n_steps=3, ema=0.5, standardize=False).fit(X)
     s1, s2 = gan.sample(50, random_state=1), gan.sample(50, random_state=1)
     assert s1.shape == (50, 2) and s1.dtype == np.float32
     np.testing.assert_array_equal(s1, s2)
@@ -338,10 +344,74 @@ def test_sample_discriminate_and_networks():
     assert p.shape == (10,) and np.all((p > 0) & (p < 1))
     f = D.forward(X[:10].astype(np.float32))[:, 0]
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-f.astype(np.float64))), rtol=1e-6)
-    w = _medium(n_steps=2, loss="wasserstein", penalty="gp", ema=None).fit(X)
+    w = _medium(n_steps=2, loss="wasserstein", penalty="gp", ema=None, standardize=False).fit(X)
     np.testing.assert_allclose(w.discriminate(X[:5]), w.discriminator_.forward(X[:5].astype(np.float32))[:, 0],
                                rtol=1e-6)
     np.testing.assert_array_equal(w.generator_.get_params_flat(), w._state["g"])
+
+
+def test_standardization_is_transparent():
+    # data far from the origin at a large scale: the networks train on standardised rows,
+    # and sample(), generator_, discriminator_ and discriminate() all work in data space
+    X = make_ring(500, random_state=0)[0]
+    kw = dict(n_steps=300, batch_size=128, ema=0.9, dtype=np.float64, random_state=0, lr_schedule="constant")
+    gan = _medium(**kw).fit(X)
+    shift, scale = np.array([1e4, -3e3]), np.array([500.0, 0.01])
+    big = _medium(**kw).fit(X * scale + shift)
+    s = gan.sample(200, random_state=1)
+    s_big = big.sample(200, random_state=1)
+    np.testing.assert_allclose((s_big - shift) / scale, s, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(big.generator_.forward(big.sample_latent(5, random_state=2)),
+                               big.sample(5, random_state=2), rtol=1e-12)
+    np.testing.assert_allclose(big.discriminate(X[:20] * scale + shift), gan.discriminate(X[:20]), rtol=1e-6)
+    f = big.discriminator_.forward(X[:20] * scale + shift)[:, 0]
+    np.testing.assert_allclose(1 / (1 + np.exp(-f)), big.discriminate(X[:20] * scale + shift), rtol=1e-6)
+    # mapped back, the samples of the model trained on the shifted, scaled data lie near the unit ring
+    u = (s_big - shift) / scale
+    assert np.median(np.abs(np.hypot(u[:, 0], u[:, 1]) - 1)) < 0.5  # 0.34; without standardisation 3e5
+    # without standardisation the raw weights are the model
+    raw = _medium(n_steps=2, standardize=False).fit(X * scale + shift)
+    np.testing.assert_array_equal(raw.generator_.get_params_flat(), raw._state["g_ema"])
+
+
+def test_standardization_survives_save_pickle_and_resume(tmp_path):
+    X = make_ring(300, random_state=0)[0] * 100 + 50
+    gan = _medium(n_steps=4).fit(X)
+    gan.save(tmp_path / "g.npz")
+    for other in (GAN.load(tmp_path / "g.npz"), pickle.loads(pickle.dumps(gan))):
+        np.testing.assert_array_equal(other.sample(30, random_state=0), gan.sample(30, random_state=0))
+        np.testing.assert_array_equal(other.discriminate(X[:10]), gan.discriminate(X[:10]))
+    # resuming keeps the shift and scale of the first fit, even on other data
+    mean, scale = gan._state["x_mean"].copy(), gan._state["x_scale"].copy()
+    gan.fit(X[:50] * 3, resume=True)
+    np.testing.assert_array_equal(gan._state["x_mean"], mean)
+    np.testing.assert_array_equal(gan._state["x_scale"], scale)
+    # a constant feature keeps scale 1
+    c = _medium(n_steps=2).fit(np.column_stack([X[:, 0], np.full(len(X), 7.0)]))
+    assert c._state["x_scale"][1] == 1 and np.all(np.isfinite(c.sample(5, random_state=0)))
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_lr_schedule(schedule):
+    X = make_ring(300, random_state=0)[0]
+    # the schedule changes training; with lr_end_factor=1 it is the constant rate, bit for bit
+    const = _medium(lr_schedule="constant").fit(X)
+    flat = _medium(lr_schedule=schedule, lr_end_factor=1.0).fit(X)
+    decayed = _medium(lr_schedule=schedule).fit(X)
+    _state_equal(const, flat)
+    assert not np.array_equal(const._state["g"], decayed._state["g"])
+    # lr_decay_steps=None: the n_steps of the creating fit, kept when resuming
+    a = _medium(lr_schedule=schedule, lr_decay_steps=None, n_steps=4).fit(X)
+    assert a._fit_config["lr_decay_steps"] == 4
+    a.set_params(n_steps=3).fit(X, resume=True)
+    assert a._fit_config["lr_decay_steps"] == 4
+    b = _medium(lr_schedule=schedule, lr_decay_steps=4, n_steps=7).fit(X)
+    _state_equal(a, b)
+    # after the horizon the rate stays at lr_end_factor: lr_end_factor=0 freezes the weights
+    z = _medium(lr_schedule=schedule, lr_decay_steps=2, lr_end_factor=0.0, n_steps=2, ema=None).fit(X)
+    g2 = z._state["g"].copy()
+    z.fit(X, resume=True)
+    np.testing.assert_array_equal(z._state["g"], g2)
 
 
 def test_learns_a_1d_gaussian():
@@ -358,8 +428,8 @@ def test_ring_captures_all_modes():
     # every setting pinned (checked: 8 modes for random_state 0..3), so changing defaults cannot break it
     gan = GAN(latent_dim=8, generator_hidden=(64, 64), discriminator_hidden=(64, 64), activation="leaky_relu",
               loss="non-saturating", penalty="r1", penalty_weight=1.0, update="alternating", optimizer="adam",
-              lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.99), batch_size=256, ema=0.999, n_steps=2000, random_state=0,
-              n_threads=1).fit(X)
+              lr_g=1e-3, lr_d=1e-3, lr_schedule="constant", betas=(0.5, 0.99), batch_size=256, ema=0.999,
+              n_steps=2000, standardize=False, random_state=0, n_threads=1).fit(X)
     stats = mode_statistics(gan.sample(2500, random_state=0), modes, std=0.01)
     assert stats.n_modes_captured == 8
 
@@ -380,7 +450,10 @@ def test_ring_captures_all_modes():
     ("batch_size", 0, ValueError), ("batch_size", True, TypeError), ("n_steps", -1, ValueError),
     ("ema", 1.0, ValueError), ("ema", -0.5, ValueError), ("random_state", "seed", ValueError),
     ("n_threads", 0, ValueError), ("dtype", np.int32, ValueError), ("dtype", "float16", ValueError),
-    ("log_every", 0, ValueError),
+    ("log_every", 0, ValueError), ("lr_schedule", "step", ValueError), ("lr_schedule", None, ValueError),
+    ("lr_end_factor", -0.1, ValueError), ("lr_end_factor", 1.5, ValueError), ("lr_end_factor", "0", TypeError),
+    ("lr_decay_steps", 0, ValueError), ("lr_decay_steps", 2.5, TypeError), ("standardize", "yes", TypeError),
+    ("standardize", 1, TypeError),
 ])
 def test_bad_parameters(param, value, exc):
     X = make_ring(50, random_state=0)[0]
@@ -445,7 +518,7 @@ from genmix.datasets import make_ring
 signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own Ctrl-C handling
 X = make_ring(500, random_state=0)[0]
 kw = dict(latent_dim=4, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=64,
-          random_state=3, n_threads=2, log_every=10**9)
+          random_state=3, n_threads=2, log_every=10**9, lr_schedule="linear", lr_decay_steps=1000)
 gan = GAN(n_steps=10**9, **kw)
 timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
 timer.start()

@@ -36,6 +36,9 @@ gan::Config make_config(const py::dict& d) {
     c.optim = gan::parse_optim(d["optimizer"].cast<std::string>());
     c.lr_g = d["lr_g"].cast<double>();
     c.lr_d = d["lr_d"].cast<double>();
+    c.schedule = gan::parse_schedule(d["lr_schedule"].cast<std::string>());
+    c.lr_decay_steps = d["lr_decay_steps"].cast<std::int64_t>();
+    c.lr_end_factor = d["lr_end_factor"].cast<double>();
     c.beta1 = d["beta1"].cast<double>();
     c.beta2 = d["beta2"].cast<double>();
     c.batch = d["batch_size"].cast<long>();

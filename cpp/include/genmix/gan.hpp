@@ -49,6 +49,7 @@ enum class Penalty { None, R1, R2, GP };
 enum class Update { Simultaneous, Alternating };
 enum class Optim { Adam, SGD };
 enum class Latent { Normal, Uniform };
+enum class Schedule { Constant, Linear, Cosine };
 
 inline Loss parse_loss(const std::string& s) {
     if (s == "minimax") return Loss::Minimax;
@@ -74,6 +75,12 @@ inline Optim parse_optim(const std::string& s) {
     if (s == "sgd") return Optim::SGD;
     throw std::invalid_argument("unknown optimizer '" + s + "'");
 }
+inline Schedule parse_schedule(const std::string& s) {
+    if (s == "constant") return Schedule::Constant;
+    if (s == "linear") return Schedule::Linear;
+    if (s == "cosine") return Schedule::Cosine;
+    throw std::invalid_argument("unknown learning-rate schedule '" + s + "'");
+}
 inline Latent parse_latent(const std::string& s) {
     if (s == "normal") return Latent::Normal;
     if (s == "uniform") return Latent::Uniform;
@@ -89,6 +96,11 @@ struct Config {
     int d_steps = 1;
     Optim optim = Optim::Adam;
     double lr_g = 1e-4, lr_d = 1e-4, beta1 = 0.5, beta2 = 0.999, adam_eps = 1e-8;
+    // both learning rates are multiplied by lr_factor(step): from 1 at step 0 down to
+    // lr_end_factor at step lr_decay_steps, constant after
+    Schedule schedule = Schedule::Constant;
+    std::int64_t lr_decay_steps = 1;
+    double lr_end_factor = 1;
     long batch = 64;
     double ema = -1;  // < 0: no EMA
     Latent latent = Latent::Normal;
@@ -96,6 +108,15 @@ struct Config {
     long latent_dim() const { return G.d_in(); }
     long dim() const { return G.d_out(); }
 };
+
+// The learning-rate multiplier of (0-based, global) step `step`: a function of the step count
+// alone, so a resumed run follows the same schedule as a straight one.
+inline double lr_factor(const Config& c, std::int64_t step) {
+    if (c.schedule == Schedule::Constant) return 1.0;
+    const double x = std::min(1.0, (double)step / (double)std::max<std::int64_t>(c.lr_decay_steps, 1));
+    const double w = c.schedule == Schedule::Linear ? 1.0 - x : 0.5 * (1.0 + std::cos(3.14159265358979323846 * x));
+    return c.lr_end_factor + (1.0 - c.lr_end_factor) * w;
+}
 
 // Statistics of one step, in this order (what Python's history_ records).
 enum Stat { kDLoss, kGLoss, kPenalty, kDReal, kDFake, kDGradNorm, kGGradNorm, kNStats };
@@ -377,6 +398,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     std::int64_t td0 = 0;
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
+        const double lr_mult = lr_factor(c, step), lr_d = c.lr_d * lr_mult, lr_g = c.lr_g * lr_mult;
         if (snapshot) {
             d0 = d;
             dm0 = dm;
@@ -392,7 +414,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             tr.generate(S.g);
             tr.d_grad(S.d, st);
             if (!std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm])) { diverged = true; break; }
-            optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+            optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
         }
         if (!diverged) {
             draw<T>(S.seed, step, 0, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
@@ -404,16 +426,16 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
                 tr.g_grad(S.g, S.d, st);
                 diverged = !finite_stats(st);
                 if (!diverged) {
-                    optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
-                    optimizer_step<T>(c, c.lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
+                    optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+                    optimizer_step<T>(c, lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
                 }
             } else {
                 diverged = !std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm]);
                 if (!diverged) {
-                    optimizer_step<T>(c, c.lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
+                    optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
                     tr.g_grad(S.g, S.d, st);
                     diverged = !finite_stats(st);
-                    if (!diverged) optimizer_step<T>(c, c.lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
+                    if (!diverged) optimizer_step<T>(c, lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
                 }
             }
         }
