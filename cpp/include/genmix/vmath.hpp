@@ -170,14 +170,17 @@ inline void triangle_segments(V (&acc)[R][W], const T* x, int d, const T* U, int
 template <int W, int R, class T, class V>
 inline void triangle_tile(V (&sq)[R], const T* x, int d, const T* U, int dp, const T* m, int v0) {
     constexpr int L = Simd<T>::lanes;
-    V acc[R][W];
+    // m is subtracted after the products, not loaded first: R x W accumulators, two
+    // broadcasts and the U vector then fit the 16 registers (GCC spilled one otherwise)
+    V acc[R][W] = {};
+    triangle_segments<0, W, R>(acc, x, d, U, dp, v0);
     for (int v = 0; v < W; ++v) {
         const V mv = load_simd(m + (v0 + v) * L);
-        for (int r = 0; r < R; ++r) acc[r][v] = -mv;
+        for (int r = 0; r < R; ++r) {
+            const V e = acc[r][v] - mv;
+            sq[r] += e * e;
+        }
     }
-    triangle_segments<0, W, R>(acc, x, d, U, dp, v0);
-    for (int r = 0; r < R; ++r)
-        for (int v = 0; v < W; ++v) sq[r] += acc[r][v] * acc[r][v];
 }
 
 // out[r * out_stride] = bias - (sum of the lanes of sq[r]) / 2 for the R rows. With AVX2
