@@ -66,6 +66,7 @@ def _bad_X():
         ("no features", np.empty((10, 0)), ValueError, r"0 feature\(s\)"),
         ("complex", X_GOOD.astype(np.complex128), ValueError, r"[Cc]omplex"),
         ("strings", np.array([["a", "b", "c"]] * 10), ValueError, r"numeric"),
+        ("ragged (X, y) tuple", (X_GOOD, np.zeros(len(X_GOOD))), ValueError, r"could not be converted"),
         ("sparse csr", sp.csr_matrix(X_GOOD), TypeError, r"[Ss]parse"),
         ("sparse csc array", sp.csc_array(X_GOOD), TypeError, r"[Ss]parse"),
     ]

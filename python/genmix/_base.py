@@ -123,8 +123,9 @@ class MixtureScoreMixin:
         -------
         bic : float
         """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        log_prob = self.score_samples(X)  # validates X first
+        n = len(log_prob)
+        return -2 * float(np.mean(log_prob)) * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better).
@@ -137,8 +138,9 @@ class MixtureScoreMixin:
         -------
         aic : float
         """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+        log_prob = self.score_samples(X)  # validates X first
+        n = len(log_prob)
+        return -2 * float(np.mean(log_prob)) * n + 2 * self._n_parameters()
 
 
 def check_random_state(seed):

@@ -37,7 +37,11 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
     else:
         dtype = getattr(X, "dtype", None)
         dtype = np.float32 if dtype == np.float32 else np.float64
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:  # e.g. a ragged list, or an (X, y) tuple
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); it could not be "
+                         f"converted ({exc}).") from None
     if np.iscomplexobj(arr):
         raise ValueError(f"Complex data not supported: {name} has a complex dtype.")
     if arr.dtype.kind in "USV":
@@ -89,7 +93,10 @@ def check_n_features(estimator, X, reset, n_features=None):
     column count when already known, e.g. from the converted array)."""
     names = feature_names_of(X)
     if n_features is None:
-        n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
+        try:
+            n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
+        except (AttributeError, TypeError, ValueError):  # not array-like: check_array says why
+            n_features = None
     if reset:
         estimator.n_features_in_ = n_features
         if names is not None:
