@@ -427,6 +427,41 @@ void add_scatter_lower(const ArrT<T>& sbuf, int d, int dp, double* S) {  // S: c
         for (int h = f; h < d; ++h) S[(long)f * d + h] += (double)sbuf[(long)f * dp + h];
 }
 
+// Full covariance (d > kSmallD), sparse responsibilities: component j over its kept rows
+// (s.kept, s.kept_rows from collect_kept): N_j and S1_j (as T sums, like the dense path's
+// products), g (x - a_j) into s.w, then the scatter of those rows only.
+template <class T>
+void add_full_component_kept(const Scratch<T>& sc, int d, int j, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
+    const int m = s.kept[j];
+    if (m == 0) return;
+    const MatT<T>& g = sc.logp;
+    const long B = g.rows();
+    const int dp = (int)anchors.rows();
+    s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
+    s.y.resize(dp, 1);  // sum of g x'
+    const int* rows = s.kept_rows.data() + (long)j * B;
+    const T* gj = g.col(j).data();
+    const T* a = anchors.col(j).data();
+    T* s1 = s.y.data();
+    std::fill(s1, s1 + dp, T(0));
+    T nj = 0;
+    for (int q = 0; q < m; ++q) {
+        const T* x = sc.xp.data() + (long)rows[q] * dp;
+        const T r = gj[rows[q]];
+        T* gz = s.w.data() + (long)q * dp;
+        nj += r;
+        for (int f = 0; f < dp; ++f) {
+            s1[f] += r * x[f];
+            gz[f] = r * (x[f] - a[f]);
+        }
+    }
+    st.N[j] += (double)nj;
+    for (int f = 0; f < d; ++f) st.S1(j, f) += (double)s1[f];
+    s.sbuf.setZero((long)d * dp);
+    weighted_scatter_pre(sc.xp.data(), rows, s.w.data(), m, d, dp, a, s.sbuf.data());
+    add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
+}
+
 // Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
 // `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
 // scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
@@ -456,36 +491,8 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
             st.N += s.small.row(2L * d).transpose().template cast<double>();
             return;
         }
-        // full: per component, over its kept rows: N_j and S1_j (as T sums, like the dense
-        // path's products), g (x - a_j) into s.w, then the scatter of those rows only
-        const int dp = (int)anchors.rows();
-        s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
-        s.y.resize(dp, 1);  // sum of g x'
-        for (int j = 0; j < k; ++j) {
-            const int m = s.kept[j];
-            if (m == 0) continue;
-            const int* rows = s.kept_rows.data() + (long)j * B;
-            const T* gj = g.col(j).data();
-            const T* a = anchors.col(j).data();
-            T* s1 = s.y.data();
-            std::fill(s1, s1 + dp, T(0));
-            T nj = 0;
-            for (int q = 0; q < m; ++q) {
-                const T* x = sc.xp.data() + (long)rows[q] * dp;
-                const T r = gj[rows[q]];
-                T* gz = s.w.data() + (long)q * dp;
-                nj += r;
-                for (int f = 0; f < dp; ++f) {
-                    s1[f] += r * x[f];
-                    gz[f] = r * (x[f] - a[f]);
-                }
-            }
-            st.N[j] += (double)nj;
-            for (int f = 0; f < d; ++f) st.S1(j, f) += (double)s1[f];
-            s.sbuf.setZero((long)d * dp);
-            weighted_scatter_pre(sc.xp.data(), rows, s.w.data(), m, d, dp, a, s.sbuf.data());
-            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
-        }
+        // full: per component, over its kept rows only
+        for (int j = 0; j < k; ++j) add_full_component_kept(sc, d, j, anchors, s, st);
         return;
     }
     if (cov == CovType::Diag || cov == CovType::Spherical) {
@@ -932,9 +939,18 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         }
         return;
     }
-    // full: per component, its conditional means in the gaps, then the complete-row sums
+    // full: per component, its conditional means in the gaps, then the complete-row sums;
+    // with sparse responsibilities over the kept rows only (as accumulate_block), and the
+    // dropped entries leave out their conditional covariance too
     const int dp = (int)anchors.rows();
+    const bool sparse = d > kSmallD && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4;
     for (int j = 0; j < k; ++j) {
+        if (sparse) {
+            if (s.kept[j] == 0) continue;
+            fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
+            add_full_component_kept(sc, d, j, anchors, s, st);
+            continue;
+        }
         const T nk = g.col(j).sum();
         st.N[j] += (double)nk;
         if (nk == T(0)) continue;  // adds exactly nothing
@@ -958,7 +974,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         const int* cols = sc.miss_col.data() + e0;
         for (int j = 0; j < k; ++j) {
             const double gij = (double)g(i, j);
-            if (gij == 0) continue;
+            if (gij == 0 || (sparse && !(g(i, j) > s.tmp[i]))) continue;
             double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
             const double* C = gap_factors(mm, sc, r, j) + (long)m * m;
             for (int a = 0; a < m; ++a)
