@@ -376,6 +376,35 @@ def _drop_empty(nk_raw, nk, means, previous, dtype):
     return dropped, np.where(dropped, dtype.type(0), nk), _as_dtype(previous[1], dtype)
 
 
+def _covariances(covariance_type, nk, dropped, prev_covariances, reg, scatter, variances=None):
+    """The M-step's covariances from each component's weighted scatter around its new mean,
+    scatter(k) (d x d); variances(k), when given, is its diagonal computed directly (cheaper
+    for 'diag' and 'spherical'). Dropped components keep their previous covariance; `reg`
+    is added to every variance."""
+    n_components = len(nk)
+    if covariance_type == "tied":
+        # one covariance shared by all components: pooled within-component scatter
+        covariances = sum(scatter(k) for k in range(n_components) if not dropped[k])
+        covariances = covariances / np.sum(nk)
+        covariances.flat[:: covariances.shape[0] + 1] += reg
+        return covariances
+    if variances is None:
+        variances = lambda k: np.diagonal(scatter(k))  # noqa: E731
+    covariances = []
+    for k in range(n_components):
+        if dropped[k]:
+            covariances.append(prev_covariances[k])
+        elif covariance_type == "full":
+            covariance = scatter(k) / nk[k]
+            covariance.flat[:: covariance.shape[0] + 1] += reg
+            covariances.append(covariance)
+        else:
+            v = variances(k) / nk[k] + reg
+            # spherical: one variance, the mean over features
+            covariances.append(v if covariance_type == "diag" else np.mean(v))
+    return np.asarray(covariances, dtype=np.result_type(*covariances))
+
+
 def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
     """M-step: maximum-likelihood parameters given responsibilities.
 
@@ -407,8 +436,6 @@ def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
     dtype = X.dtype
     resp = _as_dtype(resp, dtype)
     reg = dtype.type(reg_covar)
-    n_components = resp.shape[1]
-    d = X.shape[1]
 
     nk_raw = np.sum(resp, axis=0)
     nk = nk_raw + 10 * np.finfo(dtype).eps
@@ -416,36 +443,12 @@ def m_step(X, resp, covariance_type, reg_covar=1e-6, previous=None):
 
     dropped, nk, prev_covariances = _drop_empty(nk_raw, nk, means, previous, dtype)
 
-    if covariance_type == "tied":
-        # one covariance shared by all components: pooled within-component scatter
-        covariances = np.zeros((d, d), dtype=dtype)
-        for k in range(n_components):
-            if not dropped[k]:
-                covariances += _scatter(X, resp[:, k], means[k])
-        covariances /= np.sum(nk)
-        covariances.flat[:: d + 1] += reg
-    else:
-        shape = {
-            "full": (n_components, d, d),
-            "diag": (n_components, d),
-            "spherical": (n_components,),
-        }[covariance_type]
-        covariances = np.empty(shape, dtype=dtype)
-        for k in range(n_components):
-            if dropped[k]:
-                covariances[k] = prev_covariances[k]
-            elif covariance_type == "full":
-                covariance = _scatter(X, resp[:, k], means[k]) / nk[k]
-                covariance.flat[:: d + 1] += reg
-                covariances[k] = covariance
-            else:
-                diff = X - means[k]
-                variances = (resp[:, k] @ (diff * diff)) / nk[k] + reg
-                if covariance_type == "diag":
-                    covariances[k] = variances
-                else:  # spherical: one variance, the mean over features
-                    covariances[k] = np.mean(variances)
+    def variances(k):
+        diff = X - means[k]
+        return resp[:, k] @ (diff * diff)
 
+    covariances = _covariances(covariance_type, nk, dropped, prev_covariances, reg,
+                               lambda k: _scatter(X, resp[:, k], means[k]), variances)
     weights = nk / np.sum(nk)
     return weights, means, covariances, precisions_cholesky(covariances, covariance_type)
 
@@ -746,7 +749,7 @@ def m_step_missing(filled, corrections, resp, covariance_type, reg_covar=1e-6, p
     corrections = _as_dtype(corrections, dtype)
     resp = _as_dtype(resp, dtype)
     reg = dtype.type(reg_covar)
-    n_components, _, d = filled.shape
+    n_components = filled.shape[0]
 
     nk_raw = np.sum(resp, axis=0)
     nk = nk_raw + 10 * np.finfo(dtype).eps
@@ -758,33 +761,7 @@ def m_step_missing(filled, corrections, resp, covariance_type, reg_covar=1e-6, p
         correction = np.tensordot(resp[:, j], corrections[j], axes=1)
         return _scatter(filled[j], resp[:, j], means[j]) + correction
 
-    if covariance_type == "tied":
-        covariances = np.zeros((d, d), dtype=dtype)
-        for j in range(n_components):
-            if not dropped[j]:
-                covariances += scatter(j)
-        covariances /= np.sum(nk)
-        covariances.flat[:: d + 1] += reg
-    else:
-        shape = {
-            "full": (n_components, d, d),
-            "diag": (n_components, d),
-            "spherical": (n_components,),
-        }[covariance_type]
-        covariances = np.empty(shape, dtype=dtype)
-        for j in range(n_components):
-            if dropped[j]:
-                covariances[j] = prev_covariances[j]
-                continue
-            covariance = scatter(j) / nk[j]
-            covariance.flat[:: d + 1] += reg
-            if covariance_type == "full":
-                covariances[j] = covariance
-            elif covariance_type == "diag":
-                covariances[j] = np.diagonal(covariance)
-            else:  # spherical
-                covariances[j] = np.mean(np.diagonal(covariance))
-
+    covariances = _covariances(covariance_type, nk, dropped, prev_covariances, reg, scatter)
     weights = nk / np.sum(nk)
     return weights, means, covariances, precisions_cholesky(covariances, covariance_type)
 
