@@ -113,3 +113,12 @@ def assert_same_state(before, after):
                 assert np.isnan(other), key
             else:
                 assert value == other, key
+
+
+# genmix attribute -> key of the parameters reference.em and reference.em_missing return
+REFERENCE_KEYS = {
+    "weights_": "weights",
+    "means_": "means",
+    "covariances_": "covariances",
+    "precisions_cholesky_": "precisions_chol",
+}

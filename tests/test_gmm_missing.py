@@ -25,6 +25,7 @@ from _gmm_common import (
     ALGORITHMS,
     COVARIANCE_TYPES,
     FITTED_ARRAYS,
+    REFERENCE_KEYS,
     assert_same_state,
     covariance_matrices,
     random_precisions,
@@ -34,14 +35,6 @@ from _gmm_common import (
     snapshot,
     start_kwargs,
 )
-
-# genmix attribute -> key of reference.em_missing's result
-REFERENCE_KEYS = {
-    "weights_": "weights",
-    "means_": "means",
-    "covariances_": "covariances",
-    "precisions_cholesky_": "precisions_chol",
-}
 
 TOLERANCES = {  # (objective rtol, parameter rtol, parameter atol relative to the array's scale)
     np.float64: (1e-9, 1e-7, 1e-7),

@@ -17,19 +17,12 @@ from _gmm_common import (
     CENTERS,
     COVARIANCE_TYPES,
     FITTED_ARRAYS,
+    REFERENCE_KEYS,
     covariance_matrices,
     identity_precisions,
     random_precisions,
     separated_data,
 )
-
-# genmix attribute -> key of reference.em's result
-REFERENCE_KEYS = {
-    "weights_": "weights",
-    "means_": "means",
-    "covariances_": "covariances",
-    "precisions_cholesky_": "precisions_chol",
-}
 
 TOLERANCES = {  # (objective rtol, parameter rtol, parameter atol relative to the array's scale)
     np.float64: (1e-10, 1e-8, 1e-10),
