@@ -427,6 +427,26 @@ void add_scatter_lower(const ArrT<T>& sbuf, int d, int dp, double* S) {  // S: c
         for (int h = f; h < d; ++h) S[(long)f * d + h] += (double)sbuf[(long)f * dp + h];
 }
 
+// Full covariance, every row of the block: S2 block j (lower part) += sum_i g_ij
+// (x_i - a_j)(x_i - a_j)^T, down the columns for d <= kSmallD, else by weighted_scatter.
+template <class T>
+void add_full_scatter_dense(const Scratch<T>& sc, int d, int j, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
+    const MatT<T>& g = sc.logp;
+    if (d <= kSmallD) {
+        s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
+        for (int f = 0; f < d; ++f) {
+            s.tmp = g.col(j).array() * s.z.col(f).array();
+            for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
+        }
+        return;
+    }
+    const int dp = (int)anchors.rows();
+    s.sbuf.setZero((long)d * dp);
+    weighted_scatter(sc.xp.data(), g.rows(), d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
+    // row-major d x dp upper part == column-major dp x d lower part
+    add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
+}
+
 // Full covariance (d > kSmallD), sparse responsibilities: component j over its kept rows
 // (s.kept, s.kept_rows from collect_kept): N_j and S1_j (as T sums, like the dense path's
 // products), g (x - a_j) into s.w, then the scatter of those rows only.
@@ -507,27 +527,16 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
     if (cov == CovType::Full && d <= kSmallD) {
         s.small.noalias() = g.transpose().lazyProduct(sc.xc);
         st.S1 += s.small.template cast<double>();
-        for (int j = 0; j < k; ++j) {
-            if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
-            s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
-            for (int f = 0; f < d; ++f) {
-                s.tmp = g.col(j).array() * s.z.col(f).array();
-                for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
-            }
-        }
+        for (int j = 0; j < k; ++j)
+            if (nk[j] != T(0)) add_full_scatter_dense(sc, d, j, anchors, s, st);  // else it adds exactly nothing
         return;
     }
     if (cov == CovType::Full) {
         const int dp = (int)anchors.rows();
         s.small.noalias() = g.transpose() * padded_rows(sc, B, d, dp);
         st.S1 += s.small.template cast<double>();
-        for (int j = 0; j < k; ++j) {
-            if (nk[j] == T(0)) continue;  // adds exactly nothing; skipping keeps the bits
-            s.sbuf.setZero((long)d * dp);
-            weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
-            // row-major d x dp upper part == column-major dp x d lower part
-            add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
-        }
+        for (int j = 0; j < k; ++j)
+            if (nk[j] != T(0)) add_full_scatter_dense(sc, d, j, anchors, s, st);  // else it adds exactly nothing
         return;
     }
     if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(sc.xs);
@@ -955,19 +964,9 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         st.N[j] += (double)nk;
         if (nk == T(0)) continue;  // adds exactly nothing
         fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
-        if (d <= kSmallD) {
-            st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
-            s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
-            for (int f = 0; f < d; ++f) {
-                s.tmp = g.col(j).array() * s.z.col(f).array();
-                for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
-            }
-        } else {
-            st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
-            s.sbuf.setZero((long)d * dp);
-            weighted_scatter(sc.xp.data(), B, d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
-            st.S2.middleCols((long)j * d, d) += Eigen::Map<const MatT<T>>(s.sbuf.data(), dp, d).topRows(d).template cast<double>();
-        }
+        if (d <= kSmallD) st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
+        else st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
+        add_full_scatter_dense(sc, d, j, anchors, s, st);
     }
     for (size_t r = 0; r < sc.miss_rows.size(); ++r) {  // the conditional covariances
         const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
