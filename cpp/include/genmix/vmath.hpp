@@ -102,18 +102,43 @@ inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
 inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
 inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+inline __m256d set1_vec(double v) { return _mm256_set1_pd(v); }
+inline __m256 set1_vec(float v) { return _mm256_set1_ps(v); }
+template <class T>
+inline auto zero_vec() {
+    if constexpr (sizeof(T) == 4) return _mm256_setzero_ps();
+    else return _mm256_setzero_pd();
+}
+inline bool any_ge(__m256d a, __m256d b) { return _mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_GE_OQ)) != 0; }
+inline bool any_ge(__m256 a, __m256 b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ)) != 0; }
 }  // namespace detail
 #endif
 
+// Below this, exp(v) is negligible next to the exp(0) = 1 of a row's maximum: under the
+// sparse M-step's tau (sparse_resp_tau: e^-100 = 3.7e-44 < 1e-40 in double, e^-60 =
+// 8.7e-27 < 1e-25 in float), so it changes no sum after rounding and no kept statistic.
+template <class T>
+constexpr T exp_negligible() {
+    return sizeof(T) == 4 ? T(-60) : T(-100);
+}
+
 // x[i] <- exp(x[i] - shift[i]) and sum[i] += x[i], for n values: one pass of the E-step's
-// log-sum-exp over a column of log-probabilities.
+// log-sum-exp over a column of log-probabilities. A vector whose every value lies below
+// exp_negligible is stored as 0 without evaluating the exponentials: on well separated
+// components that is most of them.
 template <class T>
 inline void exp_shift_accumulate(T* x, const T* shift, T* sum, long n) {
     long i = 0;
 #ifdef GENMIX_AVX2_EXP
     constexpr long L = 32 / sizeof(T);
+    const auto cut = detail::set1_vec(exp_negligible<T>());
     for (; i + L <= n; i += L) {
-        const auto e = detail::exp_vec(detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i)));
+        const auto v = detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i));
+        if (!detail::any_ge(v, cut)) {
+            detail::store_vec(x + i, detail::zero_vec<T>());
+            continue;
+        }
+        const auto e = detail::exp_vec(v);
         detail::store_vec(x + i, e);
         detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
     }
