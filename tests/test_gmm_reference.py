@@ -21,6 +21,7 @@ from _gmm_common import (
     covariance_matrices,
     identity_precisions,
     random_precisions,
+    random_start,
     separated_data,
 )
 
@@ -93,6 +94,34 @@ def test_matches_reference_hard_em_with_a_dropped_component(covariance_type, dty
     assert gm.weights_[2] == 0  # ... and so did genmix
     assert any(w.category is UserWarning and "[2]" in str(w.message) for w in caught)
     _assert_matches_reference(gm, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_kernels_match_reference_at_row_and_component_edges(covariance_type, dtype):
+    """Row counts around the E-step kernels' row groups (2 to 16 rows, 256-row blocks) and
+    component counts around their tiles (6 components): one EM iteration and the per-row
+    log-likelihoods afterwards agree with the oracle at every edge."""
+    lb_rtol, rtol, atol_rel = TOLERANCES[dtype]
+    X0 = np.random.default_rng(3).normal(scale=2.0, size=(530, 5))
+    for k in (1, 5, 6, 7, 13):
+        for n in [m for m in (max(k, 2), 9, 17, 255, 257, 530) if m >= k]:
+            X = X0[:n].astype(dtype)
+            weights, means, precisions = random_start(X0, k, covariance_type, seed=k)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gm = GaussianMixture(k, covariance_type=covariance_type, tol=0.0, max_iter=1, reg_covar=0.1,
+                                     weights_init=weights, means_init=means, precisions_init=precisions,
+                                     n_threads=1).fit(X)
+            ref = reference.em(
+                X, weights.astype(dtype), means.astype(dtype),
+                reference.precisions_cholesky_from_precisions(precisions.astype(dtype), covariance_type),
+                covariance_type, n_iter=1, reg_covar=0.1,
+            )
+            assert_allclose(gm.lower_bounds_, ref["lower_bounds"], rtol=lb_rtol, err_msg=f"k={k} n={n}")
+            expected = reference.score_samples(X, gm.weights_, gm.means_, gm.precisions_cholesky_, covariance_type)
+            assert_allclose(gm.score_samples(X), expected, rtol=lb_rtol, atol=lb_rtol * np.max(np.abs(expected)),
+                            err_msg=f"k={k} n={n}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -133,7 +133,8 @@ struct Scratch {
     MatT<T> z;      // B x d       rows minus an anchor (full with d <= kSmallD)
     ArrT<T> tmp;    // B
     ArrT<T> sbuf;   // d x dp      one block's scatter matrix (full)
-    MatT<T> xx;     // B x 2d+1    [x'^2, x', 1] (diag, spherical)
+    ArrT<T> xpan;   // B x 2d+1    [x'^2, x', 1] in row panels (diag, spherical; see panel_product)
+    MatT<T> xx;     // B x 2d+1    the same, column-major (diag, spherical: dense M-step)
     MatT<T> y;      // B x d       rows times the tied precision factor
     MatT<T> logp;   // B x k       log w_k + log N(x | k), then responsibilities
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
@@ -164,7 +165,7 @@ struct LogProbModel {
     ArrT<T> Mpad;  // full: k blocks of dp, (mu_j - c) U_j zero padded
     MatT<T> U;     // tied: d x d
     MatT<T> M;     // tied: d x k, column j = ((mu_j - c) U)^T
-    MatT<T> W;     // diag, spherical: (2d+1) x k, rows [-P/2 ; (mu - c) P ; bias]
+    ArrT<T> Wp;    // diag, spherical: (2d+1) x k, rows [-P/2 ; (mu - c) P ; bias], in tiles (panel_product)
     ArrT<T> bias;  // k: log w + log det U - d/2 log 2 pi (- (mu-c)^2 P / 2 for diag)
 
     LogProbModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d), bias(p.k) {
@@ -193,7 +194,9 @@ struct LogProbModel {
                 bias[j] = (T)(std::log(p.weights[j]) + Uj.diagonal().array().log().sum() - half_log2pi_d);
             }
         } else {
-            W.resize(2L * d + 1, k);
+            const int K = 2 * d + 1, C = kPanelTileCols;
+            Wp.setZero((long)K * ((k + C - 1) / C * C));
+            auto W = [&](int f, int j) -> T& { return Wp[((long)(j / C) * K + f) * C + j % C]; };
             for (int j = 0; j < k; ++j) {
                 double logdet = 0, quad = 0;
                 for (int f = 0; f < d; ++f) {
@@ -205,7 +208,7 @@ struct LogProbModel {
                     quad += mc * mc * prec;
                 }
                 bias[j] = (T)(std::log(p.weights[j]) + logdet - half_log2pi_d - 0.5 * quad);
-                W(2L * d, j) = bias[j];
+                W(2 * d, j) = bias[j];
             }
         }
     }
@@ -222,7 +225,7 @@ struct LogProbModel {
             else s.y.noalias() = s.xs * U;
             for (int j = 0; j < k; ++j) sq_dist_col(s, j);
         } else {
-            s.logp.noalias() = s.xx * W;  // the ones column adds the bias
+            panel_product(s.xpan.data(), B, 2 * d + 1, Wp.data(), k, s.logp.data());  // the ones add the bias
         }
     }
 
@@ -359,11 +362,32 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
     s.xs.resize(B, d);
     s.xs = rows.rowwise() - c.matrix().transpose();
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        s.xx.resize(B, 2L * d + 1);
-        s.xx.leftCols(d) = s.xs.array().square().matrix();
-        s.xx.middleCols(d, d) = s.xs;
-        s.xx.col(2L * d).setOnes();
+        constexpr int P = panel_rows<T>();
+        const int K = 2 * d + 1;
+        const long n_panels = (B + P - 1) / P;
+        s.xpan.resize(n_panels * K * P);
+        for (long p = 0; p < n_panels; ++p) {
+            T* xp = s.xpan.data() + p * K * P;
+            const int rows = (int)std::min<long>(P, B - p * P);
+            for (int f = 0; f < d; ++f)
+                for (int r = 0; r < P; ++r) {
+                    const T v = r < rows ? s.xs(p * P + r, f) : T(0);
+                    xp[f * P + r] = v * v;
+                    xp[(d + f) * P + r] = v;
+                }
+            for (int r = 0; r < P; ++r) xp[2 * d * P + r] = T(r < rows);
+        }
     }
+}
+
+// The column-major [x'^2, x', 1] of the dense diag/spherical M-step, from the centred rows.
+template <class T>
+void square_rows_colmajor(const RowMatT<T>& xs, MatT<T>& xx) {
+    const long B = xs.rows(), d = xs.cols();
+    xx.resize(B, 2 * d + 1);
+    xx.leftCols(d) = xs.array().square().matrix();
+    xx.middleCols(d, d) = xs;
+    xx.col(2 * d).setOnes();
 }
 
 // Sparse responsibilities. On well separated data most of a row's responsibilities are
@@ -516,7 +540,8 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
         return;
     }
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        s.small.noalias() = g.transpose() * sc.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
+        square_rows_colmajor(sc.xs, s.xx);
+        s.small.noalias() = g.transpose() * s.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
         st.S2 += s.small.leftCols(d).template cast<double>();
         st.S1 += s.small.middleCols(d, d).template cast<double>();
         st.N += s.small.col(2L * d).template cast<double>();
@@ -717,8 +742,10 @@ void set_entry(Scratch<T>& s, CovType cov, int d, long i, int f, T v) {
     } else {
         s.xs(i, f) = v;
         if (cov == CovType::Diag || cov == CovType::Spherical) {
-            s.xx(i, f) = v * v;
-            s.xx(i, d + f) = v;
+            constexpr int P = panel_rows<T>();
+            T* xp = s.xpan.data() + i / P * (2L * d + 1) * P + i % P;
+            xp[(long)f * P] = v * v;
+            xp[(long)(d + f) * P] = v;
         }
     }
 }

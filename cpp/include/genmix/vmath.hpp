@@ -527,3 +527,56 @@ void weighted_scatter_pre(const T* xp, const int* rows, const T* gz, long B, int
     if (f < d) detail::scatter_rows_pre<1>(xp, rows, gz, B, dp, a, f, S);
 }
 }  // namespace genmix
+
+namespace genmix {
+// The diag/spherical E-step product out = X2 W (out: B x k, column-major, B apart), X2's
+// rows [x'^2, x', 1] (K = 2d + 1 values). Unlike a library GEMM nothing is repacked per
+// call: load_centred_rows writes X2 in panels of two vectors of rows, W is packed once per
+// iteration, and each tile keeps 2 x 6 accumulators in registers (the best shape measured
+// for AVX2; 4-row-vector tiles spilled).
+//   panels: xpan[(p K + f) P + r] = X2(p P + r, f), P = panel_rows<T>(), zero past row B;
+//   tiles:  Wp[(t K + f) C + c] = W(f, t C + c), C = kPanelTileCols, zero past column k.
+template <class T>
+constexpr int panel_rows() {
+    return 2 * Simd<T>::lanes;
+}
+constexpr int kPanelTileCols = 6;
+
+template <class T>
+void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, P = 2 * L, C = kPanelTileCols;
+    const long n_panels = (B + P - 1) / P;
+    const int n_tiles = (k + C - 1) / C;
+    for (long p = 0; p < n_panels; ++p) {
+        const T* xp = xpan + p * K * P;
+        const long i0 = p * P;
+        const int rows = (int)std::min<long>(P, B - i0);
+        for (int t = 0; t < n_tiles; ++t) {
+            const T* w = Wp + (long)t * K * C;
+            V acc[C][2] = {};
+            for (int f = 0; f < K; ++f) {
+                const V x0 = detail::load_simd(xp + f * P), x1 = detail::load_simd(xp + f * P + L);
+                for (int c = 0; c < C; ++c) {
+                    const T wc = w[f * C + c];
+                    acc[c][0] += x0 * wc;
+                    acc[c][1] += x1 * wc;
+                }
+            }
+            const int cols = std::min(C, k - t * C);
+            for (int c = 0; c < cols; ++c) {
+                T* o = out + (long)(t * C + c) * B + i0;
+                if (rows == P) {
+                    __builtin_memcpy(o, &acc[c][0], sizeof(V));
+                    __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
+                } else {
+                    T tmp[P];
+                    __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
+                    __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
+                    std::copy(tmp, tmp + rows, o);
+                }
+            }
+        }
+    }
+}
+}  // namespace genmix
