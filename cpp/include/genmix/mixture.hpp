@@ -366,16 +366,15 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
         const int K = 2 * d + 1;
         const long n_panels = (B + P - 1) / P;
         s.xpan.resize(n_panels * K * P);
-        for (long p = 0; p < n_panels; ++p) {
-            T* xp = s.xpan.data() + p * K * P;
-            const int rows = (int)std::min<long>(P, B - p * P);
-            for (int f = 0; f < d; ++f)
-                for (int r = 0; r < P; ++r) {
-                    const T v = r < rows ? s.xs(p * P + r, f) : T(0);
-                    xp[f * P + r] = v * v;
-                    xp[(d + f) * P + r] = v;
-                }
-            for (int r = 0; r < P; ++r) xp[2 * d * P + r] = T(r < rows);
+        if (B % P) s.xpan.tail(K * P).setZero();  // the last panel's rows past B
+        for (long i = 0; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
+            T* xp = s.xpan.data() + i / P * K * P + i % P;
+            const T* x = s.xs.data() + i * d;
+            for (int f = 0; f < d; ++f) {
+                xp[f * P] = x[f] * x[f];
+                xp[(d + f) * P] = x[f];
+            }
+            xp[2 * d * P] = T(1);
         }
     }
 }
