@@ -704,6 +704,9 @@ GapPatterns gap_patterns_for(const DataView<T>& data, CovType cov, int k) {
     return find_gap_patterns(data, cov == CovType::Full ? k : 1);
 }
 
+// Components per register block in the per-row corrections of log_prob_missing.
+constexpr int kLanesB = 8;
+
 // Per-iteration model parts the gaps need, in double and shifted coordinates.
 struct MissingModel {
     CovType cov;
@@ -714,8 +717,9 @@ struct MissingModel {
     RowMatD MU, PM;          // tied: k x d, rows mu_j U and (P mu_j)^T
     RowMatD var;             // diag, spherical: k x d variances
     RowMatD marg;            // diag, spherical: what a missing feature removes from log p
-    std::vector<double> PT;  // full: d x d x k, P_j(f, g) at (f d + g) k + j
-    RowMatD muT;             // full: d x k, the means minus c by feature
+    int kp = 0;              // full: k rounded up to whole blocks of kLanesB
+    std::vector<double> PT;  // full: d x d x kp, P_j(f, g) at (f d + g) kp + j (zero padded)
+    RowMatD muT;             // full: d x kp, the means minus c by feature (zero padded)
     const GapPatterns* patterns = nullptr;  // full, tied: the data's gap patterns ...
     std::vector<double> table;              // ... and the factors of the cached ones
 
@@ -733,11 +737,13 @@ struct MissingModel {
                 MU = mu * U;
                 PM = mu * P[0];  // P is symmetric
             } else {
-                PT.resize((size_t)d * d * k);
+                kp = (k + kLanesB - 1) / kLanesB * kLanesB;
+                PT.assign((size_t)d * d * kp, 0.0);
                 for (int f = 0; f < d; ++f)
                     for (int g = 0; g < d; ++g)
-                        for (int j = 0; j < k; ++j) PT[((size_t)f * d + g) * k + j] = P[j](f, g);
-                muT = mu.transpose();
+                        for (int j = 0; j < k; ++j) PT[((size_t)f * d + g) * kp + j] = P[j](f, g);
+                muT.setZero(d, kp);
+                muT.leftCols(k) = mu.transpose();
             }
             if (gp) fill_table(n_threads);
         } else {
@@ -857,21 +863,27 @@ T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
     return s.xs(i, f);
 }
 
+// Full covariance: writes value(e) into every gap e of the listed rows (a single layout:
+// straight into it; this runs k times a block).
+template <class T, class Value>
+void fill_gaps_full(Scratch<T>& s, int d, const int* rows, long count, Value value) {
+    const bool small = d <= kSmallD;
+    T* base = small ? s.xc.data() : s.xp.data();
+    const long B = s.xc.rows();
+    const int dp = padded_width(d, Simd<T>::lanes);
+    for (long q = 0; q < count; ++q) {
+        const int i = rows[q];
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+            const int f = s.miss_col[e];
+            base[small ? (long)f * B + i : (long)i * dp + f] = value(e);
+        }
+    }
+}
+
 // Writes value(e) into every gap e of the block, in each layout of `cov`.
 template <class T, class Value>
 void fill_gaps(Scratch<T>& s, CovType cov, int d, Value value) {
-    if (cov == CovType::Full) {  // a single layout: straight into it (this runs k times a block)
-        const bool small = d <= kSmallD;
-        T* base = small ? s.xc.data() : s.xp.data();
-        const long rows = s.xc.rows();
-        const int dp = padded_width(d, Simd<T>::lanes);
-        for (int i : s.miss_rows)
-            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
-                const int f = s.miss_col[e];
-                base[small ? (long)f * rows + i : (long)i * dp + f] = value(e);
-            }
-        return;
-    }
+    if (cov == CovType::Full) return fill_gaps_full(s, d, s.miss_rows.data(), (long)s.miss_rows.size(), value);
     for (int i : s.miss_rows)
         for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], value(e));
 }
@@ -970,27 +982,30 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     // then per row, the components side by side (the loops over j vectorise):
     // d0_j = x - mu_j with zeros at the gaps, b_j = (P_j d0_j)_m, and marginal_correction's
     // steps on the factors of the row's pattern
-    s.work.resize((2 * (size_t)d + 1) * k);
-    double* D0 = s.work.data();         // d x k
-    double* Z = D0 + (size_t)d * k;     // m x k: b, then P_mm^-1 b
-    double* quad = Z + (size_t)d * k;  // k
+    const int kp = mm.kp;
+    s.work.resize((size_t)d * kp + (size_t)d * k + k);
+    double* D0 = s.work.data();          // d x kp
+    double* Z = D0 + (size_t)d * kp;     // m x k: b, then P_mm^-1 b
+    double* quad = Z + (size_t)d * k;    // k
     for (size_t r = 0; r < R; ++r) {
         const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
         const int* cols = s.miss_col.data() + e0;
         const double* x = s.xgap.data() + r * d;
         for (int f = 0; f < d; ++f) {
-            const double* mu = mm.muT.data() + (size_t)f * k;
-            double* o = D0 + (size_t)f * k;
-            for (int j = 0; j < k; ++j) o[j] = x[f] - mu[j];
+            const double* mu = mm.muT.data() + (size_t)f * kp;
+            double* o = D0 + (size_t)f * kp;
+            for (int j = 0; j < kp; ++j) o[j] = x[f] - mu[j];
         }
-        for (int a = 0; a < m; ++a) std::fill(D0 + (size_t)cols[a] * k, D0 + (size_t)(cols[a] + 1) * k, 0.0);
+        for (int a = 0; a < m; ++a) std::fill(D0 + (size_t)cols[a] * kp, D0 + (size_t)(cols[a] + 1) * kp, 0.0);
         for (int a = 0; a < m; ++a) {
-            double* b = Z + (size_t)a * k;
-            std::fill(b, b + k, 0.0);
-            const double* Pa = mm.PT.data() + (size_t)cols[a] * d * k;
-            for (int g = 0; g < d; ++g) {
-                const double *p = Pa + (size_t)g * k, *d0 = D0 + (size_t)g * k;
-                for (int j = 0; j < k; ++j) b[j] += p[j] * d0[j];
+            const double* Pa = mm.PT.data() + (size_t)cols[a] * d * kp;
+            for (int j0 = 0; j0 < k; j0 += kLanesB) {  // a block of components in registers
+                double acc[kLanesB] = {};
+                for (int g = 0; g < d; ++g) {
+                    const double *p = Pa + (size_t)g * kp + j0, *d0 = D0 + (size_t)g * kp + j0;
+                    for (int q = 0; q < kLanesB; ++q) acc[q] += p[q] * d0[q];
+                }
+                for (int q = 0; q < std::min(kLanesB, k - j0); ++q) Z[(size_t)a * k + j0 + q] = acc[q];
             }
         }
         const double* F = gap_factors(mm, s, r);
@@ -1002,7 +1017,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
         const double* hld = F + 2L * m * m * k;
         for (int j = 0; j < k; ++j) s.logp(i, j) += (T)(0.5 * quad[j] - hld[j] + 0.5 * m * kLog2Pi);
         for (int a = 0; a < m; ++a) {
-            const double* mu = mm.muT.data() + (size_t)cols[a] * k;
+            const double* mu = mm.muT.data() + (size_t)cols[a] * kp;
             double* cond = s.cond.data() + (size_t)(e0 + a) * k;
             for (int j = 0; j < k; ++j) cond[j] = mu[j] - Z[(size_t)a * k + j];
         }
@@ -1076,9 +1091,10 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
     const int dp = (int)anchors.rows();
     const bool sparse = d > kSmallD && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4;
     for (int j = 0; j < k; ++j) {
-        if (sparse) {
+        if (sparse) {  // only the kept rows are read
             if (s.kept[j] == 0) continue;
-            fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
+            fill_gaps_full(sc, d, s.kept_rows.data() + (long)j * B, s.kept[j],
+                           [&](int e) { return (T)sc.cond[(long)e * k + j]; });
             add_full_component_kept(sc, d, j, anchors, s, st);
             continue;
         }
