@@ -149,6 +149,7 @@ struct Scratch {
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
     std::vector<int> gap_pattern;       // per row with gaps: its pattern (GapPatterns)
     std::vector<double> pattern_tmp;    // a pattern's factors, when the table has none
+    std::vector<double> cond_cov;       // full: conditional covariances of the chunk so far
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1106,19 +1107,38 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         else st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
         add_full_scatter_dense(sc, d, j, anchors, s, st);
     }
-    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {  // the conditional covariances
+    // the conditional covariances g_ij C_j, into s.cond_cov with the components side by
+    // side (the loops over j vectorise), lower part only (all the M-step reads)
+    const int kp = mm.kp;
+    if (s.cond_cov.size() != (size_t)d * d * kp) s.cond_cov.assign((size_t)d * d * kp, 0.0);
+    s.work.resize(kp);
+    double* gw = s.work.data();  // the row's kept g_ij, zero for the others
+    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
         const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
         const int* cols = sc.miss_col.data() + e0;
-        const double* C = nullptr;  // the inverses C_j of the row's pattern, side by side
-        for (int j = 0; j < k; ++j) {
-            const double gij = (double)g(i, j);
-            if (gij == 0 || (sparse && !(g(i, j) > s.tmp[i]))) continue;
-            if (!C) C = gap_factors(mm, sc, r) + (long)m * m * k;
-            double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
-            for (int a = 0; a < m; ++a)
-                for (int b = 0; b < m; ++b) Sj[(long)cols[b] * d + cols[a]] += gij * C[((long)a * m + b) * k + j];
-        }
+        for (int j = 0; j < k; ++j) gw[j] = !sparse || g(i, j) > s.tmp[i] ? (double)g(i, j) : 0.0;
+        const double* C = gap_factors(mm, sc, r) + (long)m * m * k;
+        for (int a = 0; a < m; ++a)
+            for (int b = 0; b <= a; ++b) {  // row cols[a] >= column cols[b]
+                double* out = s.cond_cov.data() + ((size_t)cols[a] * d + cols[b]) * kp;
+                const double* Cab = C + ((long)a * m + b) * k;
+                for (int j = 0; j < k; ++j) out[j] += gw[j] * Cab[j];
+            }
     }
+}
+
+// Full covariance: adds what accumulate_block_missing gathered in s.cond_cov to S2 (once
+// per chunk: this costs what adding the chunk's statistics does) and clears it.
+template <class T>
+void add_conditional_covariances(const MissingModel& mm, Scratch<T>& s, Stats& st) {
+    const int d = mm.d, k = mm.k, kp = mm.kp;
+    if (s.cond_cov.empty()) return;
+    for (int j = 0; j < k; ++j) {
+        double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
+        for (int h = 0; h < d; ++h)
+            for (int f = h; f < d; ++f) Sj[(long)h * d + f] += s.cond_cov[((size_t)f * d + h) * kp + j];
+    }
+    std::fill(s.cond_cov.begin(), s.cond_cov.end(), 0.0);
 }
 
 // One pass over the rows: responsibilities from `src`, statistics accumulated per chunk
@@ -1190,6 +1210,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
             if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
             else accumulate_block(cov, d, s, anchors_pad, s2, st);
         }
+        if (src.missing && cov == CovType::Full) add_conditional_covariances(*src.missing, s2, st);
         chunk_stats[ci] = std::move(st);
     }, poll);
 
