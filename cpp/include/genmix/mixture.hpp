@@ -630,6 +630,14 @@ GapPatterns find_gap_patterns(const DataView<T>& data, int nP) {
 // A[(a m + b) nP + j], so the loops over j vectorise (one matrix per component) and each
 // matrix sees the same operations in the same order whatever nP is.
 
+// A loop over independent components: vectorise without run-time aliasing checks (these
+// loops are short and run millions of times).
+#ifdef _OPENMP
+#define GENMIX_SIMD _Pragma("omp simd")
+#else
+#define GENMIX_SIMD
+#endif
+
 // Lower Cholesky factors of the m x m matrices, in place, except that the diagonal holds
 // the reciprocals 1 / L_aa (the solves below then multiply: divisions would dominate).
 // Returns the first j whose matrix is not positive definite, -1 if none.
@@ -639,19 +647,19 @@ inline int small_cholesky(double* A, int m, int nP) {
         for (int q = 0; q < c; ++q) {
             const double* l = at(c, q);
             double* s = at(c, c);
-            for (int j = 0; j < nP; ++j) s[j] -= l[j] * l[j];
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) s[j] -= l[j] * l[j];
         }
         double* s = at(c, c);
         for (int j = 0; j < nP; ++j)
             if (!(s[j] > 0)) return j;
-        for (int j = 0; j < nP; ++j) s[j] = 1.0 / std::sqrt(s[j]);
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) s[j] = 1.0 / std::sqrt(s[j]);
         for (int i = c + 1; i < m; ++i) {
             double* t = at(i, c);
             for (int q = 0; q < c; ++q) {
                 const double *li = at(i, q), *lc = at(c, q);
-                for (int j = 0; j < nP; ++j) t[j] -= li[j] * lc[j];
+                GENMIX_SIMD for (int j = 0; j < nP; ++j) t[j] -= li[j] * lc[j];
             }
-            for (int j = 0; j < nP; ++j) t[j] *= s[j];
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) t[j] *= s[j];
         }
     }
     return -1;
@@ -663,10 +671,10 @@ inline void small_forward(const double* L, int m, int nP, double* z) {
         double* za = z + (long)a * nP;
         for (int q = 0; q < a; ++q) {
             const double *l = L + ((long)a * m + q) * nP, *zq = z + (long)q * nP;
-            for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
         }
         const double* l = L + ((long)a * m + a) * nP;
-        for (int j = 0; j < nP; ++j) za[j] *= l[j];
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] *= l[j];
     }
 }
 inline void small_backward(const double* L, int m, int nP, double* z) {
@@ -674,10 +682,10 @@ inline void small_backward(const double* L, int m, int nP, double* z) {
         double* za = z + (long)a * nP;
         for (int q = a + 1; q < m; ++q) {
             const double *l = L + ((long)q * m + a) * nP, *zq = z + (long)q * nP;
-            for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
         }
         const double* l = L + ((long)a * m + a) * nP;
-        for (int j = 0; j < nP; ++j) za[j] *= l[j];
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] *= l[j];
     }
 }
 
@@ -768,13 +776,17 @@ struct MissingModel {
         const int nP = n_prec();
         const long mm = (long)m * m * nP;
         for (int a = 0; a < m; ++a)
-            for (int b = 0; b < m; ++b)
-                for (int j = 0; j < nP; ++j) F[((long)a * m + b) * nP + j] = P[j](cols[a], cols[b]);
+            for (int b = 0; b < m; ++b) {
+                double* out = F + ((long)a * m + b) * nP;
+                if (cov == CovType::Full) std::copy_n(PT.data() + ((size_t)cols[a] * d + cols[b]) * kp, nP, out);
+                else out[0] = P[0](cols[a], cols[b]);
+            }
         const int bad = small_cholesky(F, m, nP);
         if (bad >= 0) throw std::domain_error(missing_not_pd_message(cov == CovType::Tied ? -1 : bad));
         double* C = F + mm;
         for (int b = 0; b < m; ++b) {  // column b of the inverses: L^-T L^-1 e_b
-            for (long q = 0; q < (long)m * nP; ++q) z[q] = q / nP == b;
+            std::fill(z, z + (long)m * nP, 0.0);
+            std::fill(z + (long)b * nP, z + (long)(b + 1) * nP, 1.0);
             small_forward(F, m, nP, z);
             small_backward(F, m, nP, z);
             for (int a = 0; a < m; ++a)
@@ -824,17 +836,24 @@ inline double marginal_correction(const double* F, int m, double* z) {
     return 0.5 * quad - half_log_det + 0.5 * m * kLog2Pi;
 }
 
-// Finds the block's NaN entries (row i's are miss_col[miss_start[i] .. miss_start[i+1])).
+// Finds the block's NaN entries (row i's are miss_col[miss_start[i] .. miss_start[i+1])),
+// from the data's gap patterns when they are indexed.
 template <class T>
-bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s) {
+bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s, const GapPatterns* gp) {
     const int d = data.d;
     s.miss_start.assign(B + 1, 0);
     s.miss_col.clear();
     s.miss_rows.clear();
+    const bool indexed = gp && !gp->row.empty();  // read from the index, else from the data
     for (long i = 0; i < B; ++i) {
-        const T* x = data.X + (r0 + i) * d;
-        for (int f = 0; f < d; ++f)
-            if (std::isnan(x[f])) s.miss_col.push_back(f);
+        if (indexed) {
+            const int p = gp->row[r0 + i];
+            if (p >= 0) s.miss_col.insert(s.miss_col.end(), gp->cols.begin() + gp->start[p], gp->cols.begin() + gp->start[p + 1]);
+        } else {
+            const T* x = data.X + (r0 + i) * d;
+            for (int f = 0; f < d; ++f)
+                if (std::isnan(x[f])) s.miss_col.push_back(f);
+        }
         s.miss_start[i + 1] = (int)s.miss_col.size();
         if (s.miss_start[i + 1] > s.miss_start[i]) s.miss_rows.push_back((int)i);
     }
@@ -995,7 +1014,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
         for (int f = 0; f < d; ++f) {
             const double* mu = mm.muT.data() + (size_t)f * kp;
             double* o = D0 + (size_t)f * kp;
-            for (int j = 0; j < kp; ++j) o[j] = x[f] - mu[j];
+            GENMIX_SIMD for (int j = 0; j < kp; ++j) o[j] = x[f] - mu[j];
         }
         for (int a = 0; a < m; ++a) std::fill(D0 + (size_t)cols[a] * kp, D0 + (size_t)(cols[a] + 1) * kp, 0.0);
         for (int a = 0; a < m; ++a) {
@@ -1013,14 +1032,14 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
         small_forward(F, m, k, Z);
         std::fill(quad, quad + k, 0.0);
         for (int a = 0; a < m; ++a)
-            for (int j = 0; j < k; ++j) quad[j] += Z[(size_t)a * k + j] * Z[(size_t)a * k + j];
+            GENMIX_SIMD for (int j = 0; j < k; ++j) quad[j] += Z[(size_t)a * k + j] * Z[(size_t)a * k + j];
         small_backward(F, m, k, Z);
         const double* hld = F + 2L * m * m * k;
         for (int j = 0; j < k; ++j) s.logp(i, j) += (T)(0.5 * quad[j] - hld[j] + 0.5 * m * kLog2Pi);
         for (int a = 0; a < m; ++a) {
             const double* mu = mm.muT.data() + (size_t)cols[a] * kp;
             double* cond = s.cond.data() + (size_t)(e0 + a) * k;
-            for (int j = 0; j < k; ++j) cond[j] = mu[j] - Z[(size_t)a * k + j];
+            GENMIX_SIMD for (int j = 0; j < k; ++j) cond[j] = mu[j] - Z[(size_t)a * k + j];
         }
     }
 }
@@ -1122,7 +1141,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
             for (int b = 0; b <= a; ++b) {  // row cols[a] >= column cols[b]
                 double* out = s.cond_cov.data() + ((size_t)cols[a] * d + cols[b]) * kp;
                 const double* Cab = C + ((long)a * m + b) * k;
-                for (int j = 0; j < k; ++j) out[j] += gw[j] * Cab[j];
+                GENMIX_SIMD for (int j = 0; j < k; ++j) out[j] += gw[j] * Cab[j];
             }
     }
 }
@@ -1163,7 +1182,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
         for (long b = part.chunk_first_block(ci); b < b_end; ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, cov);
-            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s, src.missing ? src.missing->patterns : nullptr);
             if (gaps) {
                 if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
                 fill_gaps(s, cov, d, [](int) { return T(0); });
@@ -1529,7 +1548,7 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, p.cov);
-            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s, &patterns);
             if (gaps) {
                 fill_gaps(s, p.cov, d, [](int) { return T(0); });
                 log_prob_missing(model, *missing, s, r0, B);
