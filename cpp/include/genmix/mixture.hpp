@@ -144,6 +144,7 @@ struct Scratch {
     std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
     // the block's missing entries (scan_missing) and their conditional means
     std::vector<int> miss_start, miss_col, miss_rows;
+    std::vector<long> gap_at;  // full: where each missing entry is in the centred rows
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
     std::vector<double> work;  // small per-row matrices
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
@@ -883,20 +884,22 @@ T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
     return s.xs(i, f);
 }
 
+// Full covariance: the centred rows, and where entry (i, f) is in them.
+template <class T>
+T* full_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xp.data(); }
+template <class T>
+long full_offset(const Scratch<T>& s, int d, long i, int f) {
+    return d <= kSmallD ? (long)f * s.xc.rows() + i : i * padded_width(d, Simd<T>::lanes) + f;
+}
+
 // Full covariance: writes value(e) into every gap e of the listed rows (a single layout:
 // straight into it; this runs k times a block).
 template <class T, class Value>
 void fill_gaps_full(Scratch<T>& s, int d, const int* rows, long count, Value value) {
-    const bool small = d <= kSmallD;
-    T* base = small ? s.xc.data() : s.xp.data();
-    const long B = s.xc.rows();
-    const int dp = padded_width(d, Simd<T>::lanes);
+    T* base = full_rows_data(s, d);
     for (long q = 0; q < count; ++q) {
         const int i = rows[q];
-        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
-            const int f = s.miss_col[e];
-            base[small ? (long)f * B + i : (long)i * dp + f] = value(e);
-        }
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) base[full_offset(s, d, i, s.miss_col[e])] = value(e);
     }
 }
 
@@ -994,9 +997,13 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     }
     // full: each component's mean in the gaps, then the complete-row kernel
     s.logp.resize(B, k);
+    s.gap_at.resize(s.miss_col.size());  // this runs k times: the gaps' offsets once
+    for (int i : s.miss_rows)
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.gap_at[e] = full_offset(s, d, i, s.miss_col[e]);
+    T* rows = full_rows_data(s, d);
     for (int j = 0; j < k; ++j) {
         const double* mu = mm.mu.data() + (long)j * d;
-        fill_gaps(s, cov, d, [&](int e) { return (T)mu[s.miss_col[e]]; });
+        for (size_t e = 0; e < s.gap_at.size(); ++e) rows[s.gap_at[e]] = (T)mu[s.miss_col[e]];
         model.log_prob_full_component(s, B, j);
     }
     // then per row, the components side by side (the loops over j vectorise):
@@ -1135,7 +1142,9 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
     for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
         const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
         const int* cols = sc.miss_col.data() + e0;
-        for (int j = 0; j < k; ++j) gw[j] = !sparse || g(i, j) > s.tmp[i] ? (double)g(i, j) : 0.0;
+        const T thr = sparse ? s.tmp[i] : -std::numeric_limits<T>::infinity();
+        const T* gi = g.data() + i;
+        GENMIX_SIMD for (int j = 0; j < k; ++j) gw[j] = gi[(long)j * B] > thr ? (double)gi[(long)j * B] : 0.0;
         const double* C = gap_factors(mm, sc, r) + (long)m * m * k;
         for (int a = 0; a < m; ++a)
             for (int b = 0; b <= a; ++b) {  // row cols[a] >= column cols[b]
