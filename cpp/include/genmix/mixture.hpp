@@ -733,8 +733,10 @@ struct MissingModel {
     const GapPatterns* patterns = nullptr;  // full, tied: the data's gap patterns ...
     std::vector<double> table;              // ... and the factors of the cached ones
 
-    MissingModel(const GaussianParams& p, const VecD& c, const GapPatterns* gp = nullptr, int n_threads = 1)
-        : cov(p.cov), k(p.k), d(p.d), patterns(gp) {
+    // `storage`: memory for the table, e.g. the previous iteration's
+    MissingModel(const GaussianParams& p, const VecD& c, const GapPatterns* gp = nullptr, int n_threads = 1,
+                 std::vector<double> storage = {})
+        : cov(p.cov), k(p.k), d(p.d), patterns(gp), table(std::move(storage)) {
         mu = p.means.rowwise() - c.transpose();
         if (cov == CovType::Full || cov == CovType::Tied) {
             const int nP = cov == CovType::Full ? k : 1;
@@ -1482,10 +1484,12 @@ EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOpt
     r.params = init;
     const GapPatterns patterns = gap_patterns_for(data, o.cov, init.k);
     double lower_bound = o.initial_lower_bound;
+    std::unique_ptr<MissingModel> missing;
     for (int it = 1; it <= o.max_iter; ++it) {
         const LogProbModel<T> model(r.params, c);
-        std::unique_ptr<MissingModel> missing;
-        if (data.has_missing) missing.reset(new MissingModel(r.params, c, &patterns, o.n_threads));
+        if (data.has_missing)  // (the previous iteration's table memory is reused)
+            missing.reset(new MissingModel(r.params, c, &patterns, o.n_threads,
+                                           missing ? std::move(missing->table) : std::vector<double>()));
         RespSource<T> src;
         src.model = &model;
         src.missing = missing.get();
