@@ -146,7 +146,7 @@ struct Scratch {
     std::vector<int> miss_start, miss_col, miss_rows;
     std::vector<long> gap_at;  // full: where each missing entry is in the centred rows
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
-    std::vector<double> work;  // small per-row matrices
+    std::vector<double> work;  // small per-row matrices (full: the components side by side)
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
     std::vector<int> gap_pattern;       // per row with gaps: its pattern (GapPatterns)
     std::vector<double> pattern_tmp;    // a pattern's factors, when the table has none
@@ -562,7 +562,7 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
 //   E[x_m | x_o] = mu_m - P_mm^-1 b,   Cov[x_m | x_o] = P_mm^-1
 // So the complete-row kernels do the d x d work on rows whose gaps hold the component's
 // mean (full), or on zero-filled rows plus a few products (tied, diag, spherical), and
-// only the m x m block is factorised per row and component.
+// only the m x m block is factorised, once per gap pattern and component (GapPatterns).
 
 // The gap patterns of the data (the missing features of each row). They do not change
 // during a fit, so they are found once; each iteration then factorises every pattern's
@@ -734,7 +734,7 @@ struct MissingModel {
     std::vector<double> table;              // ... and the factors of the cached ones
 
     // `storage`: memory for the table, e.g. the previous iteration's
-    MissingModel(const GaussianParams& p, const VecD& c, const GapPatterns* gp = nullptr, int n_threads = 1,
+    MissingModel(const GaussianParams& p, const VecD& c, const GapPatterns* gp, int n_threads,
                  std::vector<double> storage = {})
         : cov(p.cov), k(p.k), d(p.d), patterns(gp), table(std::move(storage)) {
         mu = p.means.rowwise() - c.transpose();
@@ -804,6 +804,7 @@ private:
     void fill_table(int n_threads) {
         const GapPatterns& gp = *patterns;
         table.resize(gp.table_size);
+        if (gp.cached == 0) return;
         const long n_items = std::min<long>(gp.cached, 64);
         parallel_for(n_items, n_threads, [&](long ci) {
             std::vector<double> z;
