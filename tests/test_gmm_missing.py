@@ -305,7 +305,8 @@ def test_fit_matches_reference(covariance_type, algorithm):
 def test_wide_data_with_many_gap_patterns_matches_reference(covariance_type):
     # 30 features (the padded SIMD layout of the full-covariance kernels, not the d <= 8
     # one) and half the entries missing: nearly every row has its own gap pattern, so the
-    # per-pattern factorisations overflow their per-pass cache and are recomputed per use.
+    # table of per-pattern factorisations (bounded by the size of X) holds only the first
+    # ones and the others are computed per use.
     rng = np.random.default_rng(41)
     n, d, k = 2000, 30, 3
     centres = rng.normal(scale=3.0, size=(k, d))

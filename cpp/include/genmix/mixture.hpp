@@ -12,6 +12,7 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -144,13 +145,13 @@ struct Scratch {
     std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
     // the block's missing entries (scan_missing) and their conditional means
     std::vector<int> miss_start, miss_col, miss_rows;
+    std::vector<long> gap_at;  // full: where each missing entry is in the centred rows
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
-    std::vector<double> work;  // small per-row matrices
+    std::vector<double> work;  // small per-row matrices (full: the components side by side)
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
-    // P_mm's factor, inverse and log-determinant per gap pattern (prepare_gap_rows), for one pass
-    std::unordered_map<std::string, long> pattern_at;
-    std::vector<double> pattern_data, pattern_tmp;
-    std::vector<long> row_pattern;  // per row with gaps: offset into pattern_data, -1: not cached
+    std::vector<int> gap_pattern;       // per row with gaps: its pattern (GapPatterns)
+    std::vector<double> pattern_tmp;    // a pattern's factors, when the table has none
+    std::vector<double> cond_cov;       // full: conditional covariances of the chunk so far
 };
 
 // ---------------------------------------------------------------------------------------
@@ -585,7 +586,160 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
 //   E[x_m | x_o] = mu_m - P_mm^-1 b,   Cov[x_m | x_o] = P_mm^-1
 // So the complete-row kernels do the d x d work on rows whose gaps hold the component's
 // mean (full), or on zero-filled rows plus a few products (tied, diag, spherical), and
-// only the m x m block is factorised per row and component.
+// only the m x m block is factorised, once per gap pattern and component (GapPatterns).
+
+// The gap patterns of the data (the missing features of each row). They do not change
+// during a fit, so they are found once; each iteration then factorises every pattern's
+// P_mm once per precision, in a table all threads share (MissingModel). Pattern ids are
+// ordered by frequency (ties: first appearance), and only the first `cached` patterns get
+// table entries, up to about as many values as X has (at least 2^16, at most 2^22 = 32 MB):
+// wide data, where nearly every row has a pattern of its own, computes the rest per use.
+struct GapPatterns {
+    std::vector<int> row;          // n: each row's pattern, -1 for a complete row
+    std::vector<int> start, cols;  // pattern p misses cols[start[p] .. start[p + 1])
+    std::vector<long> offset;      // cached patterns: where their factors start in the table
+    long cached = 0, table_size = 0;
+    int n_patterns() const { return (int)start.size() - 1; }
+    int gaps(int p) const { return start[p + 1] - start[p]; }
+};
+
+// Values of one pattern's factors for nP precisions (see compute_gap_factors).
+inline long gap_factor_size(int m, int nP) { return (2L * m * m + 1) * nP; }
+
+// nP: how many precisions the factors are needed for (k for full covariance, 1 for tied).
+template <class T>
+GapPatterns find_gap_patterns(const DataView<T>& data, int nP) {
+    const int d = data.d;
+    GapPatterns gp;
+    gp.row.assign(data.n, -1);
+    std::unordered_map<std::string, int> id;
+    std::vector<int> cols, first_start{0}, first_cols;
+    std::vector<long> count;
+    for (long i = 0; i < data.n; ++i) {
+        cols.clear();
+        for (int f = 0; f < d; ++f)
+            if (std::isnan(data.X[i * d + f])) cols.push_back(f);
+        if (cols.empty()) continue;
+        auto at = id.emplace(std::string((const char*)cols.data(), cols.size() * sizeof(int)), (int)count.size());
+        if (at.second) {
+            count.push_back(0);
+            first_cols.insert(first_cols.end(), cols.begin(), cols.end());
+            first_start.push_back((int)first_cols.size());
+        }
+        gp.row[i] = at.first->second;
+        ++count[at.first->second];
+    }
+    const int P = (int)count.size();
+    std::vector<int> order(P), new_id(P);
+    for (int p = 0; p < P; ++p) order[p] = p;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return count[a] > count[b]; });
+    gp.start.assign(1, 0);
+    for (int q = 0; q < P; ++q) {
+        new_id[order[q]] = q;
+        gp.cols.insert(gp.cols.end(), first_cols.begin() + first_start[order[q]], first_cols.begin() + first_start[order[q] + 1]);
+        gp.start.push_back((int)gp.cols.size());
+    }
+    for (int& r : gp.row)
+        if (r >= 0) r = new_id[r];
+    const long cap = std::min(1L << 22, std::max(1L << 16, data.n * d));
+    for (int p = 0; p < P && gp.table_size + gap_factor_size(gp.gaps(p), nP) <= cap; ++p) {
+        gp.offset.push_back(gp.table_size);
+        gp.table_size += gap_factor_size(gp.gaps(p), nP);
+        gp.cached = p + 1;
+    }
+    return gp;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small factorisations, nP of them side by side: element (a, b) of matrix j is at
+// A[(a m + b) nP + j], so the loops over j vectorise (one matrix per component) and each
+// matrix sees the same operations in the same order whatever nP is.
+
+// A loop over independent components: vectorise without run-time aliasing checks (these
+// loops are short and run millions of times).
+#ifdef _OPENMP
+#define GENMIX_SIMD _Pragma("omp simd")
+#else
+#define GENMIX_SIMD
+#endif
+
+// Lower Cholesky factors of the m x m matrices, in place, except that the diagonal holds
+// the reciprocals 1 / L_aa (the solves below then multiply: divisions would dominate).
+// Returns the first j whose matrix is not positive definite, -1 if none.
+inline int small_cholesky(double* A, int m, int nP) {
+    auto at = [&](int a, int b) { return A + ((long)a * m + b) * nP; };
+    for (int c = 0; c < m; ++c) {
+        for (int q = 0; q < c; ++q) {
+            const double* l = at(c, q);
+            double* s = at(c, c);
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) s[j] -= l[j] * l[j];
+        }
+        double* s = at(c, c);
+        for (int j = 0; j < nP; ++j)
+            if (!(s[j] > 0)) return j;
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) s[j] = 1.0 / std::sqrt(s[j]);
+        for (int i = c + 1; i < m; ++i) {
+            double* t = at(i, c);
+            for (int q = 0; q < c; ++q) {
+                const double *li = at(i, q), *lc = at(c, q);
+                GENMIX_SIMD for (int j = 0; j < nP; ++j) t[j] -= li[j] * lc[j];
+            }
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) t[j] *= s[j];
+        }
+    }
+    return -1;
+}
+
+// z <- L^-1 z, and (backward) z <- L^-T z, for the factors of small_cholesky; z is m x nP.
+inline void small_forward(const double* L, int m, int nP, double* z) {
+    for (int a = 0; a < m; ++a) {
+        double* za = z + (long)a * nP;
+        for (int q = 0; q < a; ++q) {
+            const double *l = L + ((long)a * m + q) * nP, *zq = z + (long)q * nP;
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
+        }
+        const double* l = L + ((long)a * m + a) * nP;
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] *= l[j];
+    }
+}
+inline void small_backward(const double* L, int m, int nP, double* z) {
+    for (int a = m - 1; a >= 0; --a) {
+        double* za = z + (long)a * nP;
+        for (int q = a + 1; q < m; ++q) {
+            const double *l = L + ((long)q * m + a) * nP, *zq = z + (long)q * nP;
+            GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] -= l[j] * zq[j];
+        }
+        const double* l = L + ((long)a * m + a) * nP;
+        GENMIX_SIMD for (int j = 0; j < nP; ++j) za[j] *= l[j];
+    }
+}
+
+inline std::string missing_not_pd_message(int component) {
+    return "Fitting the mixture failed: the precision of " +
+           (component < 0 ? std::string("the tied covariance") : "component " + std::to_string(component)) +
+           " restricted to a row's missing features is not positive definite. Increase reg_covar.";
+}
+
+// log det(P_mm) / 2 of factor j: one log of the product of the diagonal when that product
+// is a normal number (the usual case), else a sum of logs.
+inline double half_logdet(const double* L, int m, int nP, int j) {
+    double prod = 1;
+    for (int a = 0; a < m; ++a) prod *= L[((long)a * m + a) * nP + j];
+    if (std::isnormal(prod)) return -std::log(prod);
+    double s = 0;
+    for (int a = 0; a < m; ++a) s -= std::log(L[((long)a * m + a) * nP + j]);
+    return s;
+}
+
+// The gap patterns MissingModel needs: full and tied covariance only.
+template <class T>
+GapPatterns gap_patterns_for(const DataView<T>& data, CovType cov, int k) {
+    if (!data.has_missing || (cov != CovType::Full && cov != CovType::Tied)) return {};
+    return find_gap_patterns(data, cov == CovType::Full ? k : 1);
+}
+
+// Components per register block in the per-row corrections of log_prob_missing.
+constexpr int kLanesB = 8;
 
 // Per-iteration model parts the gaps need, in double and shifted coordinates.
 struct MissingModel {
@@ -597,8 +751,16 @@ struct MissingModel {
     RowMatD MU, PM;          // tied: k x d, rows mu_j U and (P mu_j)^T
     RowMatD var;             // diag, spherical: k x d variances
     RowMatD marg;            // diag, spherical: what a missing feature removes from log p
+    int kp = 0;              // full: k rounded up to whole blocks of kLanesB
+    std::vector<double> PT;  // full: d x d x kp, P_j(f, g) at (f d + g) kp + j (zero padded)
+    RowMatD muT;             // full: d x kp, the means minus c by feature (zero padded)
+    const GapPatterns* patterns = nullptr;  // full, tied: the data's gap patterns ...
+    std::vector<double> table;              // ... and the factors of the cached ones
 
-    MissingModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d) {
+    // `storage`: memory for the table, e.g. the previous iteration's
+    MissingModel(const GaussianParams& p, const VecD& c, const GapPatterns* gp, int n_threads,
+                 std::vector<double> storage = {})
+        : cov(p.cov), k(p.k), d(p.d), patterns(gp), table(std::move(storage)) {
         mu = p.means.rowwise() - c.transpose();
         if (cov == CovType::Full || cov == CovType::Tied) {
             const int nP = cov == CovType::Full ? k : 1;
@@ -610,7 +772,16 @@ struct MissingModel {
                 U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d);
                 MU = mu * U;
                 PM = mu * P[0];  // P is symmetric
+            } else {
+                kp = (k + kLanesB - 1) / kLanesB * kLanesB;
+                PT.assign((size_t)d * d * kp, 0.0);
+                for (int f = 0; f < d; ++f)
+                    for (int g = 0; g < d; ++g)
+                        for (int j = 0; j < k; ++j) PT[((size_t)f * d + g) * kp + j] = P[j](f, g);
+                muT.setZero(d, kp);
+                muT.leftCols(k) = mu.transpose();
             }
+            if (gp) fill_table(n_threads);
         } else {
             var.resize(k, d);
             marg.resize(k, d);
@@ -622,109 +793,95 @@ struct MissingModel {
                 }
         }
     }
+
+    int n_prec() const { return (int)P.size(); }
+
+    // For the gap pattern `cols` (m features) and every precision P_j: the factors L_j of
+    // P_mm (m x m x nP, side by side as above), then the inverses C_j = P_mm^-1 (same
+    // layout), then log det(P_mm) / 2 (nP values). z: m nP values of scratch.
+    void compute_gap_factors(const int* cols, int m, double* F, double* z) const {
+        const int nP = n_prec();
+        const long mm = (long)m * m * nP;
+        for (int a = 0; a < m; ++a)
+            for (int b = 0; b < m; ++b) {
+                double* out = F + ((long)a * m + b) * nP;
+                if (cov == CovType::Full) std::copy_n(PT.data() + ((size_t)cols[a] * d + cols[b]) * kp, nP, out);
+                else out[0] = P[0](cols[a], cols[b]);
+            }
+        const int bad = small_cholesky(F, m, nP);
+        if (bad >= 0) throw std::domain_error(missing_not_pd_message(cov == CovType::Tied ? -1 : bad));
+        double* C = F + mm;
+        for (int b = 0; b < m; ++b) {  // column b of the inverses: L^-T L^-1 e_b
+            std::fill(z, z + (long)m * nP, 0.0);
+            std::fill(z + (long)b * nP, z + (long)(b + 1) * nP, 1.0);
+            small_forward(F, m, nP, z);
+            small_backward(F, m, nP, z);
+            for (int a = 0; a < m; ++a)
+                for (int j = 0; j < nP; ++j) C[((long)a * m + b) * nP + j] = z[(long)a * nP + j];
+        }
+        for (int j = 0; j < nP; ++j) F[2 * mm + j] = half_logdet(F, m, nP, j);
+    }
+
+private:
+    // The cached patterns' factors, in parallel over patterns (each is computed alone, so
+    // the bits do not depend on the thread count).
+    void fill_table(int n_threads) {
+        const GapPatterns& gp = *patterns;
+        table.resize(gp.table_size);
+        if (gp.cached == 0) return;
+        const long n_items = std::min<long>(gp.cached, 64);
+        parallel_for(n_items, n_threads, [&](long ci) {
+            std::vector<double> z;
+            for (long p = ci * gp.cached / n_items; p < (ci + 1) * gp.cached / n_items; ++p) {
+                const int m = gp.gaps((int)p);
+                z.resize((size_t)m * n_prec());
+                compute_gap_factors(gp.cols.data() + gp.start[p], m, table.data() + gp.offset[p], z.data());
+            }
+        });
+    }
 };
 
-// Lower Cholesky factor of the m x m row-major A, in place, except that the diagonal holds
-// the reciprocals 1 / L_aa (the solves below then multiply: divisions would dominate).
-// False when A is not positive definite.
-inline bool small_cholesky(double* A, int m) {
-    for (int j = 0; j < m; ++j) {
-        double s = A[j * m + j];
-        for (int q = 0; q < j; ++q) s -= A[j * m + q] * A[j * m + q];
-        if (!(s > 0)) return false;
-        const double inv = 1.0 / std::sqrt(s);
-        A[j * m + j] = inv;
-        for (int i = j + 1; i < m; ++i) {
-            double t = A[i * m + j];
-            for (int q = 0; q < j; ++q) t -= A[i * m + q] * A[j * m + q];
-            A[i * m + j] = t * inv;
-        }
-    }
-    return true;
-}
-
-// z <- L^-1 z, and (backward) z <- L^-T z, for the factor of small_cholesky.
-inline void small_forward(const double* L, int m, double* z) {
-    for (int i = 0; i < m; ++i) {
-        double t = z[i];
-        for (int q = 0; q < i; ++q) t -= L[i * m + q] * z[q];
-        z[i] = t * L[i * m + i];
-    }
-}
-inline void small_backward(const double* L, int m, double* z) {
-    for (int i = m - 1; i >= 0; --i) {
-        double t = z[i];
-        for (int q = i + 1; q < m; ++q) t -= L[q * m + i] * z[q];
-        z[i] = t * L[i * m + i];
-    }
-}
-
-inline std::string missing_not_pd_message(int component) {
-    return "Fitting the mixture failed: the precision of " +
-           (component < 0 ? std::string("the tied covariance") : "component " + std::to_string(component)) +
-           " restricted to a row's missing features is not positive definite. Increase reg_covar.";
-}
-
-// L <- the factor of P[cols, cols].
-inline void gather_factor(const RowMatD& P, const int* cols, int m, double* L, int component) {
-    for (int a = 0; a < m; ++a)
-        for (int b = 0; b < m; ++b) L[a * m + b] = P(cols[a], cols[b]);
-    if (!small_cholesky(L, m)) throw std::domain_error(missing_not_pd_message(component));
-}
-
-// log det(P_mm) / 2 from the factor: one log of the product of the diagonal when that
-// product is a normal number (the usual case), else a sum of logs.
-inline double half_logdet(const double* L, int m) {
-    double prod = 1;
-    for (int a = 0; a < m; ++a) prod *= L[a * m + a];
-    if (std::isnormal(prod)) return -std::log(prod);
-    double s = 0;
-    for (int a = 0; a < m; ++a) s -= std::log(L[a * m + a]);
-    return s;
-}
-
-// With z = b on entry: returns what the gaps add to the complete-row log density computed
-// from d0, 0.5 b^T P_mm^-1 b - 0.5 log det P_mm + m/2 log 2 pi, and leaves z = P_mm^-1 b.
-inline double marginal_correction(const double* L, int m, double half_log_det, double* z) {
+// With z = b on entry (m x 1): returns what the gaps add to the complete-row log density
+// computed from d0, 0.5 b^T P_mm^-1 b - 0.5 log det P_mm + m/2 log 2 pi, and leaves
+// z = P_mm^-1 b. F: one precision's factors (compute_gap_factors with nP = 1).
+inline double marginal_correction(const double* F, int m, double* z) {
+    const double half_log_det = F[2L * m * m];
     if (m == 1) {  // the most common cases, without loops
-        const double y = z[0] * L[0];
-        z[0] = y * L[0];
+        const double y = z[0] * F[0];
+        z[0] = y * F[0];
         return 0.5 * y * y - half_log_det + 0.5 * kLog2Pi;
     }
     if (m == 2) {
-        const double y0 = z[0] * L[0], y1 = (z[1] - L[2] * y0) * L[3];
-        z[1] = y1 * L[3];
-        z[0] = (y0 - L[2] * z[1]) * L[0];
+        const double y0 = z[0] * F[0], y1 = (z[1] - F[2] * y0) * F[3];
+        z[1] = y1 * F[3];
+        z[0] = (y0 - F[2] * z[1]) * F[0];
         return 0.5 * (y0 * y0 + y1 * y1) - half_log_det + kLog2Pi;
     }
-    small_forward(L, m, z);
+    small_forward(F, m, 1, z);
     double quad = 0;
     for (int a = 0; a < m; ++a) quad += z[a] * z[a];
-    small_backward(L, m, z);
+    small_backward(F, m, 1, z);
     return 0.5 * quad - half_log_det + 0.5 * m * kLog2Pi;
 }
 
-// C <- P_mm^-1 = L^-T L^-1 (m x m) from its factor.
-inline void small_inverse(const double* L, int m, double* C, double* z) {
-    for (int b = 0; b < m; ++b) {
-        for (int a = 0; a < m; ++a) z[a] = a == b;
-        small_forward(L, m, z);
-        small_backward(L, m, z);
-        for (int a = 0; a < m; ++a) C[a * m + b] = z[a];
-    }
-}
-
-// Finds the block's NaN entries (row i's are miss_col[miss_start[i] .. miss_start[i+1])).
+// Finds the block's NaN entries (row i's are miss_col[miss_start[i] .. miss_start[i+1])),
+// from the data's gap patterns when they are indexed.
 template <class T>
-bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s) {
+bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s, const GapPatterns* gp) {
     const int d = data.d;
     s.miss_start.assign(B + 1, 0);
     s.miss_col.clear();
     s.miss_rows.clear();
+    const bool indexed = gp && !gp->row.empty();  // read from the index, else from the data
     for (long i = 0; i < B; ++i) {
-        const T* x = data.X + (r0 + i) * d;
-        for (int f = 0; f < d; ++f)
-            if (std::isnan(x[f])) s.miss_col.push_back(f);
+        if (indexed) {
+            const int p = gp->row[r0 + i];
+            if (p >= 0) s.miss_col.insert(s.miss_col.end(), gp->cols.begin() + gp->start[p], gp->cols.begin() + gp->start[p + 1]);
+        } else {
+            const T* x = data.X + (r0 + i) * d;
+            for (int f = 0; f < d; ++f)
+                if (std::isnan(x[f])) s.miss_col.push_back(f);
+        }
         s.miss_start[i + 1] = (int)s.miss_col.size();
         if (s.miss_start[i + 1] > s.miss_start[i]) s.miss_rows.push_back((int)i);
     }
@@ -756,83 +913,64 @@ T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
     return s.xs(i, f);
 }
 
+// Full covariance: the centred rows, and where entry (i, f) is in them.
+template <class T>
+T* full_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xp.data(); }
+template <class T>
+long full_offset(const Scratch<T>& s, int d, long i, int f) {
+    return d <= kSmallD ? (long)f * s.xc.rows() + i : i * padded_width(d, Simd<T>::lanes) + f;
+}
+
+// Full covariance: writes value(e) into every gap e of the listed rows (a single layout:
+// straight into it; this runs k times a block).
+template <class T, class Value>
+void fill_gaps_full(Scratch<T>& s, int d, const int* rows, long count, Value value) {
+    T* base = full_rows_data(s, d);
+    for (long q = 0; q < count; ++q) {
+        const int i = rows[q];
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) base[full_offset(s, d, i, s.miss_col[e])] = value(e);
+    }
+}
+
 // Writes value(e) into every gap e of the block, in each layout of `cov`.
 template <class T, class Value>
 void fill_gaps(Scratch<T>& s, CovType cov, int d, Value value) {
-    if (cov == CovType::Full) {  // a single layout: straight into it (this runs k times a block)
-        const bool small = d <= kSmallD;
-        T* base = small ? s.xc.data() : s.xp.data();
-        const long rows = s.xc.rows();
-        const int dp = padded_width(d, Simd<T>::lanes);
-        for (int i : s.miss_rows)
-            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
-                const int f = s.miss_col[e];
-                base[small ? (long)f * rows + i : (long)i * dp + f] = value(e);
-            }
-        return;
-    }
+    if (cov == CovType::Full) return fill_gaps_full(s, d, s.miss_rows.data(), (long)s.miss_rows.size(), value);
     for (int i : s.miss_rows)
         for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], value(e));
 }
 
-// For a gap pattern (the missing features `cols`) and each precision P_j (one per
-// component for full, one for tied), P_mm's factor L (m x m), inverse C (m x m) and
-// log det(P_mm) / 2: they depend on the pattern only, so each thread computes them once
-// per pass and keeps them, up to a bounded cache size (beyond it: again per row).
-constexpr long kGapCacheValues = 1L << 21;  // 16 MB of doubles per thread
-
-inline long gap_factor_size(int m) { return 2L * m * m + 1; }
-
-inline void compute_gap_factor(const MissingModel& mm, int j, const int* cols, int m, double* L, double* z) {
-    gather_factor(mm.P[j], cols, m, L, mm.cov == CovType::Tied ? -1 : j);
-    small_inverse(L, m, L + (long)m * m, z);
-    L[2L * m * m] = half_logdet(L, m);
-}
-
-// Copies the gap rows (zero-filled centred values) to s.xgap and finds (or computes) the
-// factors of each row's gap pattern.
+// Copies the gap rows (zero-filled centred values) to s.xgap and looks up their patterns.
 template <class T>
-void prepare_gap_rows(const MissingModel& mm, Scratch<T>& s, int d) {
+void prepare_gap_rows(const MissingModel& mm, Scratch<T>& s, int d, long r0) {
     const size_t R = s.miss_rows.size();
-    const long nP = (long)mm.P.size();
     s.xgap.resize(R * d);
-    s.row_pattern.assign(R, -1);
-    s.work.resize((size_t)d);
+    s.gap_pattern.resize(R);
     for (size_t r = 0; r < R; ++r) {
-        const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+        const int i = s.miss_rows[r];
         for (int f = 0; f < d; ++f) s.xgap[r * d + f] = (double)get_entry(s, mm.cov, d, i, f);
-        if (nP == 0) continue;
-        std::string key((const char*)(s.miss_col.data() + e0), m * sizeof(int));
-        auto it = s.pattern_at.find(key);
-        if (it != s.pattern_at.end()) {
-            s.row_pattern[r] = it->second;
-        } else if ((long)s.pattern_data.size() + nP * gap_factor_size(m) <= kGapCacheValues) {
-            const long at = (long)s.pattern_data.size();
-            s.pattern_data.resize(at + nP * gap_factor_size(m));
-            for (long j = 0; j < nP; ++j)
-                compute_gap_factor(mm, (int)j, s.miss_col.data() + e0, m,
-                                   s.pattern_data.data() + at + j * gap_factor_size(m), s.work.data());
-            s.pattern_at.emplace(std::move(key), at);
-            s.row_pattern[r] = at;
-        }
+        s.gap_pattern[r] = mm.patterns->row[r0 + i];
     }
 }
 
-// The factors of gap row r for precision j (valid until the next call).
+// The factors of gap row r's pattern for every precision (see compute_gap_factors): from
+// the table, or computed for this use past its bound (valid until the next call).
 template <class T>
-const double* gap_factors(const MissingModel& mm, Scratch<T>& s, size_t r, int j) {
-    const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
-    const long per = gap_factor_size(m);
-    if (s.row_pattern[r] >= 0) return s.pattern_data.data() + s.row_pattern[r] + (long)j * per;
-    s.pattern_tmp.resize((size_t)per + m);  // past the cache bound: computed for this use
-    compute_gap_factor(mm, j, s.miss_col.data() + e0, m, s.pattern_tmp.data(), s.pattern_tmp.data() + per);
+const double* gap_factors(const MissingModel& mm, Scratch<T>& s, size_t r) {
+    const GapPatterns& gp = *mm.patterns;
+    const int p = s.gap_pattern[r];
+    if (p < gp.cached) return mm.table.data() + gp.offset[p];
+    const int m = gp.gaps(p), nP = mm.n_prec();
+    s.pattern_tmp.resize((size_t)gap_factor_size(m, nP) + (size_t)m * nP);
+    mm.compute_gap_factors(gp.cols.data() + gp.start[p], m, s.pattern_tmp.data(),
+                           s.pattern_tmp.data() + gap_factor_size(m, nP));
     return s.pattern_tmp.data();
 }
 
 // logp (B x k) for a block with gaps (already zero-filled), marginalising each row over its
 // missing features; s.cond gets the conditional means.
 template <class T>
-void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long B) {
+void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0, long B) {
     const int k = model.k, d = model.d;
     const CovType cov = model.cov;
     s.cond.resize(s.miss_col.size() * (size_t)k);
@@ -849,19 +987,18 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
         return;
     }
     const size_t R = s.miss_rows.size();
-    prepare_gap_rows(mm, s, d);
-    s.work.resize(2 * (size_t)d);
-    double* z = s.work.data();
-    double* v = z + d;
+    prepare_gap_rows(mm, s, d, r0);
     if (cov == CovType::Tied) {
+        s.work.resize(2 * (size_t)d);
+        double* z = s.work.data();
+        double* v = z + d;
         model.log_prob(s, B);  // right for the complete rows; the others are redone below
         std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
         double* uy = v;                    // (U y)_m
         for (size_t r = 0; r < R; ++r) {
             const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
             const int* cols = s.miss_col.data() + e0;
-            const double* F = gap_factors(mm, s, r, 0);
-            const double hld = F[2L * m * m];
+            const double* F = gap_factors(mm, s, r);
             for (int f = 0; f < d; ++f) yi[r * d + f] = (double)s.y(i, f);
             const Eigen::Map<const VecD> yv(yi.data() + r * d, d);
             // With y = x_z U (zero-filled row), d0^T U = a + w, a = y - mu_j U and
@@ -880,7 +1017,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
                     z[a] = t + h;
                     q += mu[cols[a]] * (2 * t + h);
                 }
-                s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, hld, z));
+                s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, z));
                 for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
             }
         }
@@ -889,26 +1026,56 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     }
     // full: each component's mean in the gaps, then the complete-row kernel
     s.logp.resize(B, k);
+    s.gap_at.resize(s.miss_col.size());  // this runs k times: the gaps' offsets once
+    for (int i : s.miss_rows)
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.gap_at[e] = full_offset(s, d, i, s.miss_col[e]);
+    T* rows = full_rows_data(s, d);
     for (int j = 0; j < k; ++j) {
         const double* mu = mm.mu.data() + (long)j * d;
-        fill_gaps(s, cov, d, [&](int e) { return (T)mu[s.miss_col[e]]; });
+        for (size_t e = 0; e < s.gap_at.size(); ++e) rows[s.gap_at[e]] = (T)mu[s.miss_col[e]];
         model.log_prob_full_component(s, B, j);
     }
-    for (size_t r = 0; r < R; ++r) {  // row by row: a pattern's factors lie together
+    // then per row, the components side by side (the loops over j vectorise):
+    // d0_j = x - mu_j with zeros at the gaps, b_j = (P_j d0_j)_m, and marginal_correction's
+    // steps on the factors of the row's pattern
+    const int kp = mm.kp;
+    s.work.resize((size_t)d * kp + (size_t)d * k + k);
+    double* D0 = s.work.data();          // d x kp
+    double* Z = D0 + (size_t)d * kp;     // m x k: b, then P_mm^-1 b
+    double* quad = Z + (size_t)d * k;    // k
+    for (size_t r = 0; r < R; ++r) {
         const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
         const int* cols = s.miss_col.data() + e0;
         const double* x = s.xgap.data() + r * d;
-        for (int j = 0; j < k; ++j) {
-            const double* mu = mm.mu.data() + (long)j * d;
-            const RowMatD& P = mm.P[j];
-            for (int f = 0; f < d; ++f) v[f] = x[f] - mu[f];
-            for (int a = 0; a < m; ++a) v[cols[a]] = 0;  // d0
-            // b = (P d0)_m; Eigen's dot is vectorised (a plain loop's sum may not be reordered)
-            const Eigen::Map<const VecD> d0(v, d);
-            for (int a = 0; a < m; ++a) z[a] = Eigen::Map<const VecD>(P.data() + (long)cols[a] * d, d).dot(d0);
-            const double* F = gap_factors(mm, s, r, j);
-            s.logp(i, j) += (T)marginal_correction(F, m, F[2L * m * m], z);
-            for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
+        for (int f = 0; f < d; ++f) {
+            const double* mu = mm.muT.data() + (size_t)f * kp;
+            double* o = D0 + (size_t)f * kp;
+            GENMIX_SIMD for (int j = 0; j < kp; ++j) o[j] = x[f] - mu[j];
+        }
+        for (int a = 0; a < m; ++a) std::fill(D0 + (size_t)cols[a] * kp, D0 + (size_t)(cols[a] + 1) * kp, 0.0);
+        for (int a = 0; a < m; ++a) {
+            const double* Pa = mm.PT.data() + (size_t)cols[a] * d * kp;
+            for (int j0 = 0; j0 < k; j0 += kLanesB) {  // a block of components in registers
+                double acc[kLanesB] = {};
+                for (int g = 0; g < d; ++g) {
+                    const double *p = Pa + (size_t)g * kp + j0, *d0 = D0 + (size_t)g * kp + j0;
+                    for (int q = 0; q < kLanesB; ++q) acc[q] += p[q] * d0[q];
+                }
+                for (int q = 0; q < std::min(kLanesB, k - j0); ++q) Z[(size_t)a * k + j0 + q] = acc[q];
+            }
+        }
+        const double* F = gap_factors(mm, s, r);
+        small_forward(F, m, k, Z);
+        std::fill(quad, quad + k, 0.0);
+        for (int a = 0; a < m; ++a)
+            GENMIX_SIMD for (int j = 0; j < k; ++j) quad[j] += Z[(size_t)a * k + j] * Z[(size_t)a * k + j];
+        small_backward(F, m, k, Z);
+        const double* hld = F + 2L * m * m * k;
+        for (int j = 0; j < k; ++j) s.logp(i, j) += (T)(0.5 * quad[j] - hld[j] + 0.5 * m * kLog2Pi);
+        for (int a = 0; a < m; ++a) {
+            const double* mu = mm.muT.data() + (size_t)cols[a] * kp;
+            double* cond = s.cond.data() + (size_t)(e0 + a) * k;
+            GENMIX_SIMD for (int j = 0; j < k; ++j) cond[j] = mu[j] - Z[(size_t)a * k + j];
         }
     }
 }
@@ -962,7 +1129,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
                 }
             }
             if (R == 0) continue;
-            const double* C = gap_factors(mm, sc, r, 0) + (long)m * m;
+            const double* C = gap_factors(mm, sc, r) + (long)m * m;
             for (int a = 0; a < m; ++a) {
                 for (int f = 0; f < d; ++f) {
                     const double t = (double)sc.xs(i, f) * E[a];
@@ -980,9 +1147,10 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
     const int dp = (int)anchors.rows();
     const bool sparse = d > kSmallD && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4;
     for (int j = 0; j < k; ++j) {
-        if (sparse) {
+        if (sparse) {  // only the kept rows are read
             if (s.kept[j] == 0) continue;
-            fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
+            fill_gaps_full(sc, d, s.kept_rows.data() + (long)j * B, s.kept[j],
+                           [&](int e) { return (T)sc.cond[(long)e * k + j]; });
             add_full_component_kept(sc, d, j, anchors, s, st);
             continue;
         }
@@ -994,18 +1162,40 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         else st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
         add_full_scatter_dense(sc, d, j, anchors, s, st);
     }
-    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {  // the conditional covariances
+    // the conditional covariances g_ij C_j, into s.cond_cov with the components side by
+    // side (the loops over j vectorise), lower part only (all the M-step reads)
+    const int kp = mm.kp;
+    if (s.cond_cov.size() != (size_t)d * d * kp) s.cond_cov.assign((size_t)d * d * kp, 0.0);
+    s.work.resize(kp);
+    double* gw = s.work.data();  // the row's kept g_ij, zero for the others
+    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
         const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
         const int* cols = sc.miss_col.data() + e0;
-        for (int j = 0; j < k; ++j) {
-            const double gij = (double)g(i, j);
-            if (gij == 0 || (sparse && !(g(i, j) > s.tmp[i]))) continue;
-            double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
-            const double* C = gap_factors(mm, sc, r, j) + (long)m * m;
-            for (int a = 0; a < m; ++a)
-                for (int b = 0; b < m; ++b) Sj[(long)cols[b] * d + cols[a]] += gij * C[a * m + b];
-        }
+        const T thr = sparse ? s.tmp[i] : -std::numeric_limits<T>::infinity();
+        const T* gi = g.data() + i;
+        GENMIX_SIMD for (int j = 0; j < k; ++j) gw[j] = gi[(long)j * B] > thr ? (double)gi[(long)j * B] : 0.0;
+        const double* C = gap_factors(mm, sc, r) + (long)m * m * k;
+        for (int a = 0; a < m; ++a)
+            for (int b = 0; b <= a; ++b) {  // row cols[a] >= column cols[b]
+                double* out = s.cond_cov.data() + ((size_t)cols[a] * d + cols[b]) * kp;
+                const double* Cab = C + ((long)a * m + b) * k;
+                GENMIX_SIMD for (int j = 0; j < k; ++j) out[j] += gw[j] * Cab[j];
+            }
     }
+}
+
+// Full covariance: adds what accumulate_block_missing gathered in s.cond_cov to S2 (once
+// per chunk: this costs what adding the chunk's statistics does) and clears it.
+template <class T>
+void add_conditional_covariances(const MissingModel& mm, Scratch<T>& s, Stats& st) {
+    const int d = mm.d, k = mm.k, kp = mm.kp;
+    if (s.cond_cov.empty()) return;
+    for (int j = 0; j < k; ++j) {
+        double* Sj = st.S2.data() + (long)j * d * d;  // column-major d x d block of component j
+        for (int h = 0; h < d; ++h)
+            for (int f = h; f < d; ++f) Sj[(long)h * d + f] += s.cond_cov[((size_t)f * d + h) * kp + j];
+    }
+    std::fill(s.cond_cov.begin(), s.cond_cov.end(), 0.0);
 }
 
 // One pass over the rows: responsibilities from `src`, statistics accumulated per chunk
@@ -1030,13 +1220,13 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
         for (long b = part.chunk_first_block(ci); b < b_end; ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, cov);
-            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s, src.missing ? src.missing->patterns : nullptr);
             if (gaps) {
                 if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
                 fill_gaps(s, cov, d, [](int) { return T(0); });
             }
             if (src.model) {
-                if (gaps) log_prob_missing(*src.model, *src.missing, s, B);
+                if (gaps) log_prob_missing(*src.model, *src.missing, s, r0, B);
                 else src.model->log_prob(s, B);
                 if (src.row_class) {
                     const T ninf = -std::numeric_limits<T>::infinity();
@@ -1077,6 +1267,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
             if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
             else accumulate_block(cov, d, s, anchors_pad, s2, st);
         }
+        if (src.missing && cov == CovType::Full) add_conditional_covariances(*src.missing, s2, st);
         chunk_stats[ci] = std::move(st);
     }, poll);
 
@@ -1318,11 +1509,14 @@ EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOpt
                           std::is_same<T, float>::value};
     EMResult r;
     r.params = init;
+    const GapPatterns patterns = gap_patterns_for(data, o.cov, init.k);
     double lower_bound = o.initial_lower_bound;
+    std::unique_ptr<MissingModel> missing;
     for (int it = 1; it <= o.max_iter; ++it) {
         const LogProbModel<T> model(r.params, c);
-        std::unique_ptr<MissingModel> missing;
-        if (data.has_missing) missing.reset(new MissingModel(r.params, c));
+        if (data.has_missing)  // (the previous iteration's table memory is reused)
+            missing.reset(new MissingModel(r.params, c, &patterns, o.n_threads,
+                                           missing ? std::move(missing->table) : std::vector<double>()));
         RespSource<T> src;
         src.model = &model;
         src.missing = missing.get();
@@ -1383,7 +1577,8 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
     const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
     const LogProbModel<T> model(p, c);
     std::unique_ptr<MissingModel> missing;
-    if (data.has_missing) missing.reset(new MissingModel(p, c));
+    const GapPatterns patterns = gap_patterns_for(data, p.cov, k);
+    if (data.has_missing) missing.reset(new MissingModel(p, c, &patterns, n_threads));
     const RowPartition part = make_partition(data.n, 1);
     const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt);
@@ -1393,10 +1588,10 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
             load_centred_rows(data, cT, r0, B, s, p.cov);
-            const bool gaps = data.has_missing && scan_missing(data, r0, B, s);
+            const bool gaps = data.has_missing && scan_missing(data, r0, B, s, &patterns);
             if (gaps) {
                 fill_gaps(s, p.cov, d, [](int) { return T(0); });
-                log_prob_missing(model, *missing, s, B);
+                log_prob_missing(model, *missing, s, r0, B);
             } else {
                 model.log_prob(s, B);
             }
