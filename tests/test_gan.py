@@ -1,6 +1,7 @@
 """genmix.GAN: the C++ trainer against closed forms, finite differences and the NumPy
 reference MLP; determinism, persistence, learning, and input validation."""
 
+import json
 import pickle
 import warnings
 
@@ -372,6 +373,23 @@ def test_standardization_is_transparent():
     # without standardisation the raw weights are the model
     raw = _medium(n_steps=2, standardize=False).fit(X * scale + shift)
     np.testing.assert_array_equal(raw.generator_.get_params_flat(), raw._state["g_ema"])
+
+
+def test_load_file_without_calibration(tmp_path):
+    # a file written before calibration_steps existed: the raw generator still samples
+    X = make_ring(300, random_state=0)[0]
+    gan = _medium(n_steps=2).fit(X)
+    gan.save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as f:
+        arrays = {k: f[k] for k in f.files if k not in ("state_d_cal", "state_log_m")}
+    meta = json.loads(str(arrays.pop("meta")))
+    del meta["params"]["calibration_steps"]
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
+    old = GAN.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.sample(5, random_state=0, rejection=False),
+                                  gan.sample(5, random_state=0, rejection=False))
+    with pytest.raises(ValueError, match="rejection=False"):
+        old.sample(5)
 
 
 def test_standardization_survives_save_pickle_and_resume(tmp_path):
