@@ -486,7 +486,8 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     return status;
 }
 
-// Discriminator-only training against a fixed generator g (the one that samples), from d and
+// Discriminator-only training against a fixed generator g (the one that samples) or, when
+// pool is not null, against n_pool fixed generated rows (drawn with replacement), from d and
 // fresh optimizer moments, n_steps minibatches of its own random stream; the learning rate
 // follows lr_factor. For the logistic losses D's logit then estimates log(p_data / p_g), the
 // density ratio that rejection sampling needs (the training discriminator is no such
