@@ -13,8 +13,9 @@ see the same load on a shared machine. PyTorch is optional (skipped when not ins
 
 Quality: for each seed, make_ring / make_grid (2,500 points, PacGAN protocol), fit
 genmix.GAN(random_state=seed) (optionally with n_steps=--quality-steps), draw 2,500
-samples and report genmix.metrics.mode_statistics (modes captured, high-quality fraction,
-reverse KL) and the training time. --data picks the data sets (e.g. one per process, to use
+samples, with the default discriminator rejection sampling and from the raw generator
+(sample(rejection=False)), and report genmix.metrics.mode_statistics (modes captured,
+high-quality fraction, reverse KL) of both and the fit time (training and calibration). --data picks the data sets (e.g. one per process, to use
 both cores of a busy machine with --threads 1; quality does not depend on the thread count).
 """
 
@@ -126,7 +127,9 @@ def speed(args):
 
 def quality(args):
     print(f"\nquality of genmix.GAN() defaults, 2,500 samples, seeds 0..{args.seeds - 1}")
-    print(f"{'data':<5} {'seed':>4} {'modes':>6} {'high-q':>7} {'rev KL':>7} {'fit s':>6}")
+    print(f"{'':<10} {'default: sample()':^22} {'raw: sample(rejection=False)':^22}")
+    print(f"{'data':<5} {'seed':>4} {'modes':>6} {'high-q':>7} {'rev KL':>7} {'modes':>6} {'high-q':>7} {'rev KL':>7} "
+          f"{'fit s':>6}")
     for data, make, std, n_modes in (("ring", make_ring, 0.01, 8), ("grid", make_grid, 0.05, 25)):
         if data not in args.data.split(","):
             continue
@@ -137,12 +140,19 @@ def quality(args):
             t = time.perf_counter()
             gan = GAN(random_state=seed, n_threads=args.threads, **kw).fit(X)
             dt = time.perf_counter() - t
-            s = mode_statistics(gan.sample(2500, random_state=seed), modes, std=std)
-            rows.append((s.n_modes_captured, s.high_quality_fraction, s.reverse_kl, dt))
-            print(f"{data:<5} {seed:>4} {s.n_modes_captured:>6} {s.high_quality_fraction:7.3f} "
-                  f"{s.reverse_kl:7.3f} {dt:6.1f}", flush=True)
+            row = []
+            for rejection in (True, False):
+                s = mode_statistics(gan.sample(2500, random_state=seed, rejection=rejection), modes, std=std)
+                row += [s.n_modes_captured, s.high_quality_fraction, s.reverse_kl]
+            rows.append((*row, dt))
+            print(f"{data:<5} {seed:>4} " + " ".join(_fmt(row)) + f" {dt:6.1f}", flush=True)
         m = np.nanmean(np.array(rows, dtype=float), axis=0)
-        print(f"{data:<5} {'mean':>4} {m[0]:6.2f} {m[1]:7.3f} {m[2]:7.3f} {m[3]:6.1f}  (of {n_modes} modes)")
+        print(f"{data:<5} {'mean':>4} " + " ".join(_fmt(m[:6], mean=True)) + f" {m[6]:6.1f}  (of {n_modes} modes)")
+
+
+def _fmt(row, mean=False):
+    return [f"{row[0]:6.2f}" if mean else f"{int(row[0]):>6}", f"{row[1]:7.3f}", f"{row[2]:7.3f}",
+            f"{row[3]:6.2f}" if mean else f"{int(row[3]):>6}", f"{row[4]:7.3f}", f"{row[5]:7.3f}"]
 
 
 def main():

@@ -1,6 +1,7 @@
 """genmix.GAN: the C++ trainer against closed forms, finite differences and the NumPy
 reference MLP; determinism, persistence, learning, and input validation."""
 
+import json
 import pickle
 import warnings
 
@@ -253,7 +254,7 @@ def _medium(**kw):
     # a fixed decay horizon (not n_steps), so runs of different lengths share one schedule
     params = dict(latent_dim=4, generator_hidden=(32, 32), discriminator_hidden=(32, 32), batch_size=300,
                   n_steps=6, log_every=2, random_state=7, penalty="r1", lr_schedule="cosine", lr_decay_steps=8,
-                  lr_end_factor=0.1)
+                  lr_end_factor=0.1, calibration_steps=(3, 2))
     params.update(kw)
     return GAN(**params)
 
@@ -358,11 +359,11 @@ def test_standardization_is_transparent():
     gan = _medium(**kw).fit(X)
     shift, scale = np.array([1e4, -3e3]), np.array([500.0, 0.01])
     big = _medium(**kw).fit(X * scale + shift)
-    s = gan.sample(200, random_state=1)
-    s_big = big.sample(200, random_state=1)
+    s = gan.sample(200, random_state=1, rejection=False)
+    s_big = big.sample(200, random_state=1, rejection=False)
     np.testing.assert_allclose((s_big - shift) / scale, s, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(big.generator_.forward(big.sample_latent(5, random_state=2)),
-                               big.sample(5, random_state=2), rtol=1e-12)
+                               big.sample(5, random_state=2, rejection=False), rtol=1e-12)
     np.testing.assert_allclose(big.discriminate(X[:20] * scale + shift), gan.discriminate(X[:20]), rtol=1e-6)
     f = big.discriminator_.forward(X[:20] * scale + shift)[:, 0]
     np.testing.assert_allclose(1 / (1 + np.exp(-f)), big.discriminate(X[:20] * scale + shift), rtol=1e-6)
@@ -372,6 +373,23 @@ def test_standardization_is_transparent():
     # without standardisation the raw weights are the model
     raw = _medium(n_steps=2, standardize=False).fit(X * scale + shift)
     np.testing.assert_array_equal(raw.generator_.get_params_flat(), raw._state["g_ema"])
+
+
+def test_load_file_without_calibration(tmp_path):
+    # a file written before calibration_steps existed: the raw generator still samples
+    X = make_ring(300, random_state=0)[0]
+    gan = _medium(n_steps=2).fit(X)
+    gan.save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as f:
+        arrays = {k: f[k] for k in f.files if k not in ("state_d_cal", "state_log_m")}
+    meta = json.loads(str(arrays.pop("meta")))
+    del meta["params"]["calibration_steps"]
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
+    old = GAN.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.sample(5, random_state=0, rejection=False),
+                                  gan.sample(5, random_state=0, rejection=False))
+    with pytest.raises(ValueError, match="rejection=False"):
+        old.sample(5)
 
 
 def test_standardization_survives_save_pickle_and_resume(tmp_path):
@@ -423,15 +441,48 @@ def test_learns_a_1d_gaussian():
     assert abs(s.std() - 0.5) < 0.1
 
 
-def test_ring_captures_all_modes():
+@pytest.fixture(scope="module")
+def ring_gan():
     X, modes = make_ring(2500, random_state=0)
     # every setting pinned (checked: 8 modes for random_state 0..3), so changing defaults cannot break it
     gan = GAN(latent_dim=8, generator_hidden=(64, 64), discriminator_hidden=(64, 64), activation="leaky_relu",
               loss="non-saturating", penalty="r1", penalty_weight=1.0, update="alternating", optimizer="adam",
               lr_g=1e-3, lr_d=1e-3, lr_schedule="constant", betas=(0.5, 0.99), batch_size=256, ema=0.999,
-              n_steps=2000, standardize=False, random_state=0, n_threads=1).fit(X)
-    stats = mode_statistics(gan.sample(2500, random_state=0), modes, std=0.01)
-    assert stats.n_modes_captured == 8
+              n_steps=2000, standardize=False, calibration_steps=(1000, 500), random_state=0, n_threads=1).fit(X)
+    return gan, modes
+
+
+def test_ring_captures_all_modes(ring_gan):
+    gan, modes = ring_gan
+    for rejection in (False, True):
+        stats = mode_statistics(gan.sample(2500, random_state=0, rejection=rejection), modes, std=0.01)
+        assert stats.n_modes_captured == 8
+
+
+def test_rejection_sampling_keeps_samples_near_the_modes(ring_gan):
+    gan, modes = ring_gan
+    raw = mode_statistics(gan.sample(2500, random_state=0, rejection=False), modes, std=0.01)
+    drs = mode_statistics(gan.sample(2500, random_state=0), modes, std=0.01)
+    # this short run leaves nearly every raw sample off the modes: 0.41 high-quality after rejection, 0.02 raw
+    assert drs.high_quality_fraction > raw.high_quality_fraction + 0.2
+    assert drs.n_modes_captured == 8 and drs.reverse_kl < 0.1
+
+
+def test_rejection_sampling_is_reproducible_and_draws_from_the_generator(ring_gan):
+    gan, _ = ring_gan
+    a, b = gan.sample(500, random_state=3), gan.sample(500, random_state=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (500, 2) and a.dtype == gan.generator_.dtype
+    assert not np.array_equal(a, gan.sample(500, random_state=4))
+    # the kept rows are generator outputs, in the order drawn: a subsequence of the same latent stream
+    rs = np.random.RandomState(3)
+    cand = gan.generator_.forward(gan.sample_latent(10000, rs).astype(np.float32))
+    pos = [np.flatnonzero((cand == row).all(axis=1)) for row in a[:100]]
+    assert all(len(p) == 1 for p in pos)
+    assert np.all(np.diff([p[0] for p in pos]) > 0)
+    # the raw path is the generator applied to sample_latent
+    np.testing.assert_array_equal(gan.sample(50, random_state=5, rejection=False),
+                                  gan.generator_.forward(gan.sample_latent(50, 5).astype(np.float32)))
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -453,7 +504,9 @@ def test_ring_captures_all_modes():
     ("log_every", 0, ValueError), ("lr_schedule", "step", ValueError), ("lr_schedule", None, ValueError),
     ("lr_end_factor", -0.1, ValueError), ("lr_end_factor", 1.5, ValueError), ("lr_end_factor", "0", TypeError),
     ("lr_decay_steps", 0, ValueError), ("lr_decay_steps", 2.5, TypeError), ("standardize", "yes", TypeError),
-    ("standardize", 1, TypeError),
+    ("standardize", 1, TypeError), ("calibration_steps", -1, ValueError), ("calibration_steps", 2.5, TypeError),
+    ("calibration_steps", (3, 0), ValueError), ("calibration_steps", "3", TypeError),
+    ("calibration_steps", True, TypeError),
 ])
 def test_bad_parameters(param, value, exc):
     X = make_ring(50, random_state=0)[0]
@@ -504,6 +557,15 @@ def test_misuse():
         gan.set_params(generator_hidden=(16,)).fit(X, resume=True)
     with pytest.raises(ValueError):
         gan.sample(0)
+    with pytest.raises(TypeError):
+        gan.sample(5, rejection="yes")
+    # rejection sampling needs the calibrated discriminator; the raw generator does not
+    raw = _medium(n_steps=1, calibration_steps=0).fit(X)
+    with pytest.raises(ValueError, match="rejection=False"):
+        raw.sample(5)
+    assert raw.sample(5, rejection=False).shape == (5, 2)
+    raw.set_params(n_steps=0, calibration_steps=2).fit(X, resume=True)  # calibrates, no training step
+    assert raw.n_steps_ == 1 and raw.sample(5).shape == (5, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gan.set_params(generator_hidden=(32, 32)).fit(X, resume=True)

@@ -119,6 +119,29 @@ py::tuple train_t(const gan::Config& c, const py::array& X, const py::dict& st, 
 }
 
 template <class T>
+std::string calibrate_t(const gan::Config& c, const py::array& X, const py::array& g, const py::array& d,
+                        std::int64_t n_steps, std::uint64_t seed) {
+    if (X.ndim() != 2 || X.shape(1) != c.dim() || X.shape(0) < 1) throw std::invalid_argument("X has the wrong shape");
+    const long n = (long)X.shape(0);
+    const T* x = cbuf<T>(X, "X", n * c.dim());
+    const T* gp = nullptr;
+    const T* pp = nullptr;
+    long n_pool = 0;
+    if (g.ndim() == 2) {  // a pool of generated rows
+        if (g.shape(1) != c.dim() || g.shape(0) < 1) throw std::invalid_argument("the pool has the wrong shape");
+        n_pool = (long)g.shape(0);
+        pp = cbuf<T>(g, "pool", n_pool * c.dim());
+    } else {
+        gp = cbuf<T>(g, "g", c.G.n_params);
+    }
+    T* dp = buf<T>(d, "d", c.D.n_params);
+    gan::Status status = gan::Status::Done;
+    Interruptible guard;
+    guard.run([&] { status = gan::calibrate<T>(c, x, n, gp, pp, n_pool, dp, n_steps, seed, &guard.poll); });
+    return status_name(status);
+}
+
+template <class T>
 py::tuple gradients_t(const gan::Config& c, const py::array& g, const py::array& d, const py::array& real,
                       const py::array& z, const py::array& eps) {
     const long B = c.batch;
@@ -166,6 +189,16 @@ void register_gan(py::module_& m) {
         py::arg("config"), py::arg("X"), py::arg("state"), py::arg("seed"), py::arg("n_steps"),
         py::arg("log_every"), py::arg("log_fn"),
         "Run n_steps GAN training steps in place on the state arrays; returns (status, last step's stats).");
+    m.def(
+        "gan_calibrate",
+        [](const py::dict& config, const py::array& X, const py::array& g, const py::array& d, std::int64_t n_steps,
+           std::uint64_t seed) {
+            const gan::Config c = make_config(config);
+            return has_type<float>(X) ? calibrate_t<float>(c, X, g, d, n_steps, seed)
+                                      : calibrate_t<double>(c, X, g, d, n_steps, seed);
+        },
+        py::arg("config"), py::arg("X"), py::arg("g"), py::arg("d"), py::arg("n_steps"), py::arg("seed"),
+        "Train D alone (in place) against the fixed generator g for n_steps; returns the status.");
     m.def(
         "gan_gradients",
         [](const py::dict& config, const py::array& g, const py::array& d, const py::array& real, const py::array& z,

@@ -486,6 +486,55 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     return status;
 }
 
+// Discriminator-only training against a fixed generator g (the one that samples) or, when
+// pool is not null, against n_pool fixed generated rows (drawn with replacement), from d and
+// fresh optimizer moments, n_steps minibatches of its own random stream; the learning rate
+// follows lr_factor. For the logistic losses D's logit then estimates log(p_data / p_g), the
+// density ratio that rejection sampling needs (the training discriminator is no such
+// estimate: it chases a moving generator). d is written back when the loop ends; a
+// non-finite loss or gradient stops it at the last finite d (status Diverged).
+template <class T>
+Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* pool, long n_pool, T* d_user,
+                 std::int64_t n_steps, std::uint64_t seed, const PollFn* poll) {
+    Trainer<T> tr(c);
+    const long nd = c.D.n_params;
+    nn::Vec<T> d = nn::MapV<T>(d_user, nd), m = nn::Vec<T>::Zero(nd), v = nn::Vec<T>::Zero(nd);
+    std::int64_t t = 0;
+    double st[kNStats];
+    const std::uint64_t cal_seed = splitmix64(seed ^ 0xbb67ae8584caa73bULL);  // not the training stream
+    using clock = std::chrono::steady_clock;
+    auto last_poll = clock::now();
+    Status status = Status::Done;
+    for (std::int64_t k = 0; k < n_steps; ++k) {
+        draw<T>(cal_seed, k, 0, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
+                tr.eps.data());
+        tr.gather(X, n_rows);
+        if (pool) {  // fake rows drawn from the pool (uniformly, with replacement) instead of G
+            draw<T>(cal_seed, k, 1, n_pool, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
+                    tr.eps.data());
+            for (long i = 0; i < c.batch; ++i)
+                std::copy(pool + tr.idx[i] * c.dim(), pool + (tr.idx[i] + 1) * c.dim(), tr.fake.data() + i * c.dim());
+        } else {
+            tr.generate(g);
+        }
+        tr.d_grad(d.data(), st);
+        if (!std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm])) {
+            status = Status::Diverged;
+            break;
+        }
+        optimizer_step<T>(c, c.lr_d * lr_factor(c, k), nd, d.data(), tr.gd.data(), m.data(), v.data(), t);
+        if (poll && *poll && k + 1 < n_steps) {
+            const auto now = clock::now();
+            if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
+                last_poll = now;
+                if ((*poll)()) throw Interrupted();
+            }
+        }
+    }
+    nn::MapV<T>(d_user, nd) = d;
+    return status;
+}
+
 // The gradients of one step at the given state, for given draws (a test hook): gd and gg
 // of the losses as documented above, D's and G's at the same point (simultaneous).
 template <class T>
