@@ -204,6 +204,29 @@ py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter
 
 void register_mixture(py::module_& m) {
     m.def(
+        "column_mean",
+        [](const py::array& X, int n_threads) {
+            check_float(X);
+            const bool f32 = is_float32(X);
+            VecD c;
+            {
+                const py::object none = py::none();
+                if (f32) {
+                    const DataView<float> data = view<float>(X, none);
+                    py::gil_scoped_release release;
+                    c = column_mean(data, n_threads);
+                } else {
+                    const DataView<double> data = view<double>(X, none);
+                    py::gil_scoped_release release;
+                    c = column_mean(data, n_threads);
+                }
+            }
+            return py::array_t<double>((py::ssize_t)c.size(), c.data());
+        },
+        py::arg("X"), py::arg("n_threads") = 0,
+        "Column means of X (n x d), as em_fit centres the data; NaN or infinity in X make them non-finite "
+        "(so do sums beyond the float64 range).");
+    m.def(
         "all_finite",
         [](const py::array& a, int n_threads) {
             check_float(a);
@@ -223,10 +246,15 @@ void register_mixture(py::module_& m) {
            const py::object& covariances, const DArray& prec_chol, const std::string& cov,
            const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
            double initial_lower_bound, const py::object& callback, const py::object& row_class,
-           const py::object& component_class, bool missing) {
+           const py::object& component_class, bool missing, const py::object& center) {
             check_float(X);
             const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
             EMOptions o;
+            if (!center.is_none()) {
+                const DArray cen = center.cast<DArray>();
+                if (cen.ndim() != 1 || cen.size() != init.d) throw std::invalid_argument("center has the wrong length");
+                o.center = Eigen::Map<const VecD>(cen.data(), init.d);
+            }
             o.cov = init.cov;
             o.algorithm = parse_algorithm(algorithm);
             o.tol = tol;
@@ -242,10 +270,11 @@ void register_mixture(py::module_& m) {
         py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
         py::arg("reg_covar"), py::arg("max_iter"), py::arg("n_threads"), py::arg("initial_lower_bound"),
         py::arg("callback"), py::arg("row_class") = py::none(), py::arg("component_class") = py::none(),
-        py::arg("missing") = false,
+        py::arg("missing") = false, py::arg("center") = py::none(),
         "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
         "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
-        "missing: NaN entries of X are missing features (marginal E-step, conditional M-step).");
+        "missing: NaN entries of X are missing features (marginal E-step, conditional M-step). center: "
+        "column_mean(X) when the caller has it (None: computed here, weighted by sample_weight).");
 
     m.def(
         "params_from_labels",

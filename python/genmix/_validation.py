@@ -26,10 +26,11 @@ def feature_names_of(X):
     return None
 
 
-def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, allow_nan=False):
+def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, allow_nan=False, finite=True):
     """X as a C-contiguous 2-D float array: float32 stays float32, anything else becomes
     float64 (or the dtype of `dtype_like` when given). Rejects sparse, complex, empty,
-    non-numeric and non-finite input (allow_nan: NaN passes, infinity does not)."""
+    non-numeric and non-finite input (allow_nan: NaN passes, infinity does not; finite=False:
+    the caller runs check_finite itself)."""
     if _is_sparse(X):
         raise TypeError(f"Sparse input is not supported for {name}; convert it with {name}.toarray().")
     if dtype_like is not None:
@@ -61,12 +62,18 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
         )
     if d < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if finite:
+        check_finite(arr, name=name, n_threads=n_threads, allow_nan=allow_nan)
+    return arr
+
+
+def check_finite(arr, *, name="X", n_threads=0, allow_nan=False):
+    """Rejects NaN or infinity in the float array arr (allow_nan: NaN passes, infinity does not)."""
     if not _core.all_finite(arr, n_threads):
         if not allow_nan:
             raise ValueError(f"Input {name} contains NaN or infinity.")
         if np.isinf(arr).any():
             raise ValueError(f"Input {name} contains infinity (NaN marks a missing value, infinity is not allowed).")
-    return arr
 
 
 def check_missing(X, owner, *, columns=False, name="X"):

@@ -21,6 +21,7 @@ from ._base import (
 from ._validation import (
     as_float_array,
     check_array,
+    check_finite,
     check_int,
     check_missing,
     check_n_features,
@@ -406,13 +407,21 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     def _fit(self, X, y=None, sample_weight=None):
         n_threads = self._check_parameters()
         owner = type(self).__name__
-        Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=self.missing == "em")
+        Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=self.missing == "em", finite=False)
+        # the column means that centre the data are sums over X: non-finite ones flag NaN or
+        # infinity in X for the exact check, so finite data are read once instead of twice
+        center = _core.column_mean(Xc, n_threads)
+        if not np.isfinite(center).all():
+            check_finite(Xc, n_threads=n_threads, allow_nan=self.missing == "em")
+            center = None  # missing values (or sums beyond the float64 range): em_fit's own mean
         has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True)
         n, d = Xc.shape
         k = self.n_components
         if n < k and not self.semi_supervised:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
         sw = check_sample_weight(sample_weight, n, Xc.dtype, owner)
+        if sw is not None:
+            center = None  # em_fit centres on the weighted mean
         user_init = self._check_initial_parameters(d)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
@@ -449,7 +458,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                     np.asarray(start["precisions_cholesky"], dtype=np.float64),
                     self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
                     int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
-                    row_class, component_class, has_missing,
+                    row_class, component_class, has_missing, center,
                 )
                 bound = run["lower_bounds"][-1]
                 if verbose:

@@ -1485,6 +1485,9 @@ struct EMOptions {
     int max_iter = 100;
     int n_threads = 0;
     double initial_lower_bound = -std::numeric_limits<double>::infinity();
+    // the shift of the data (shifted coordinates, see LogProbModel); empty: column_mean.
+    // The caller may pass the column_mean it computed already (one pass over X less).
+    VecD center;
     // semi-supervised clamping (see RespSource); null: unsupervised
     const std::int64_t* row_class = nullptr;
     const std::int64_t* component_class = nullptr;
@@ -1504,7 +1507,7 @@ using IterCallback = std::function<void(int, double)>;
 template <class T>
 EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
                 const IterCallback& on_iter) {
-    const VecD c = column_mean(data, o.n_threads);
+    const VecD c = o.center.size() == data.d ? o.center : column_mean(data, o.n_threads);
     const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
                           std::is_same<T, float>::value};
     EMResult r;
