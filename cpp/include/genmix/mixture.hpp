@@ -141,6 +141,8 @@ struct Scratch {
     MatT<T> w;      // B x d       weighted centred rows for the scatter matrices
     MatT<T> small;  // small products (k x d, k x 2d, d x d)
     ArrD obj;       // B           per-row objective
+    ArrT<T> rowsum, scale;  // B   lazy normalisation (stats_pass): each row's sum of exps, and
+                            //     the factor its responsibilities still need (1 / sum, times w_i)
     std::vector<int> kept;       // per component: how many of the block's responsibilities are kept
     std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
     // the block's missing entries (scan_missing) and their conditional means
@@ -310,9 +312,10 @@ struct RespSource {
 };
 
 // Turns logp (B x k) into responsibilities in place and writes each row's objective:
-// soft: log sum_k exp(logp), hard: max_k logp with a one-hot responsibility.
+// soft: log sum_k exp(logp), hard: max_k logp with a one-hot responsibility. With
+// `row_sum` (soft only) the exps are left unnormalised and each row's sum goes there.
 template <class T>
-void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
+void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj, ArrT<T>* row_sum = nullptr) {
     const long B = logp.rows();
     const int k = (int)logp.cols();
     obj.resize(B);
@@ -321,8 +324,12 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj) {
         for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
         ArrT<T> sum = ArrT<T>::Zero(B);
         for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
-        const ArrT<T> inv = sum.inverse();
-        for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
+        if (row_sum) {
+            *row_sum = sum;
+        } else {
+            const ArrT<T> inv = sum.inverse();
+            for (int j = 0; j < k; ++j) logp.col(j).array() *= inv;
+        }
         sum = sum.log();  // apart from the cast, so that Eigen vectorises the log (float too)
         obj = (mx + sum).template cast<double>();
     } else {
@@ -416,9 +423,11 @@ constexpr T sparse_resp_tau() {
 // The block's kept entries (see sparse_resp_tau): per component j, kept[j] rows, listed in
 // rows[j B ...] in increasing order; thr gets each row's threshold tau * w_i. Returns the
 // total, or some number above `limit` as soon as the block is found dense (then the lists
-// are partial).
+// are partial). The test is the same for g with each row scaled by a positive factor, so
+// g may be a row-scaled copy; `rowsum` (optional): its row sums, when already known.
 template <class T>
-long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows, long limit) {
+long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::vector<int>& rows, long limit,
+                  const T* rowsum = nullptr) {
     const long B = g.rows();
     const int k = (int)g.cols();
     kept.resize(k);
@@ -428,13 +437,15 @@ long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::v
     // this decides it for an eighth of the full count (a pure function of the block's data)
     constexpr long probe = 32;
     if (B >= 4 * probe) {
-        row_sums(g.data(), probe, B, k, thr.data());
+        if (rowsum) std::copy(rowsum, rowsum + probe, thr.data());
+        else row_sums(g.data(), probe, B, k, thr.data());
         thr.head(probe) *= sparse_resp_tau<T>();
         long seen = 0;
         for (int j = 0; j < k; ++j) seen += select_above(g.col(j).data(), thr.data(), probe, rows.data());
         if (seen * 2 > probe * k) return limit + 1;
     }
-    row_sums(g.data(), B, B, k, thr.data());
+    if (rowsum) std::copy(rowsum, rowsum + B, thr.data());
+    else row_sums(g.data(), B, B, k, thr.data());
     thr *= sparse_resp_tau<T>();
     long total = 0;
     for (int j = 0; j < k && total <= limit; ++j)
@@ -510,13 +521,23 @@ void add_full_component_kept(const Scratch<T>& sc, int d, int j, const MatT<T>& 
 // `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
 // scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
 // sparse responsibilities skip the negligible entries (see sparse_resp_tau).
+// `lazy`: sc.logp holds unnormalised exps, each row still to be multiplied by sc.scale
+// (sc.rowsum its sums); only the entries a sparse block keeps are, else every one.
 template <class T>
-void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
-    const MatT<T>& g = sc.logp;
+void accumulate_block(CovType cov, int d, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st,
+                      bool lazy = false) {
+    MatT<T>& g = sc.logp;
     const long B = g.rows();
     const int k = (int)g.cols();
     const bool may_skip = cov == CovType::Diag || cov == CovType::Spherical || (cov == CovType::Full && d > kSmallD);
-    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4) <= B * k / 4) {
+    const T* rowsum = lazy ? sc.rowsum.data() : nullptr;
+    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4, rowsum) <= B * k / 4) {
+        if (lazy)
+            for (int j = 0; j < k; ++j) {
+                const int* rows = s.kept_rows.data() + (long)j * B;
+                T* gj = g.col(j).data();
+                for (int q = 0; q < s.kept[j]; ++q) gj[rows[q]] *= sc.scale[rows[q]];
+            }
         if (cov != CovType::Full) {
             s.small.setZero(2L * d + 1, k);  // column j: [sum g x'^2, sum g x', sum g] of component j
             for (int j = 0; j < k; ++j) {
@@ -539,6 +560,8 @@ void accumulate_block(CovType cov, int d, const Scratch<T>& sc, const MatT<T>& a
         for (int j = 0; j < k; ++j) add_full_component_kept(sc, d, j, anchors, s, st);
         return;
     }
+    if (lazy)
+        for (int j = 0; j < k; ++j) g.col(j).array() *= sc.scale;
     if (cov == CovType::Diag || cov == CovType::Spherical) {
         square_rows_colmajor(sc.xs, s.xx);
         s.small.noalias() = g.transpose() * s.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
@@ -1225,6 +1248,9 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                 if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
                 fill_gaps(s, cov, d, [](int) { return T(0); });
             }
+            // soft E-step on complete rows: normalised lazily, by accumulate_block, where a
+            // sparse block touches only the entries it keeps
+            const bool lazy = src.model && src.algorithm == Algorithm::Soft && !gaps;
             if (src.model) {
                 if (gaps) log_prob_missing(*src.model, *src.missing, s, r0, B);
                 else src.model->log_prob(s, B);
@@ -1237,7 +1263,8 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                             if (src.component_class[j] != z) s.logp(i, j) = ninf;
                     }
                 }
-                responsibilities_from_logp(s.logp, src.algorithm, s.obj);
+                responsibilities_from_logp(s.logp, src.algorithm, s.obj, lazy ? &s.rowsum : nullptr);
+                if (lazy) s.scale = s.rowsum.inverse();
             } else {
                 s.logp.setZero(B, k);
                 s.obj.setZero(B);
@@ -1257,7 +1284,9 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
             }
             if (data.sample_weight) {
                 Eigen::Map<const ArrT<T>> sw(data.sample_weight + r0, B);
-                for (int j = 0; j < k; ++j) s.logp.col(j).array() *= sw;
+                if (lazy) s.scale *= sw;
+                else
+                    for (int j = 0; j < k; ++j) s.logp.col(j).array() *= sw;
                 st.obj += (s.obj * sw.template cast<double>()).sum();
                 st.wsum += sw.template cast<double>().sum();
             } else {
@@ -1265,7 +1294,7 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                 st.wsum += (double)B;
             }
             if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
-            else accumulate_block(cov, d, s, anchors_pad, s2, st);
+            else accumulate_block(cov, d, s, anchors_pad, s2, st, lazy);
         }
         if (src.missing && cov == CovType::Full) add_conditional_covariances(*src.missing, s2, st);
         chunk_stats[ci] = std::move(st);
