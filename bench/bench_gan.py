@@ -44,10 +44,11 @@ CASES = {
 
 
 def genmix_ms_per_step(latent, hidden, dim, batch, penalty, threads, steps, X):
+    # training steps only: no post-training calibration (PyTorch's loop has none either)
     gan = GAN(latent_dim=latent, generator_hidden=hidden, discriminator_hidden=hidden, activation="relu",
               loss="non-saturating", penalty=penalty, penalty_weight=10.0, update="alternating",
               optimizer="adam", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.999), batch_size=batch, n_steps=steps,
-              ema=None, random_state=0, n_threads=threads, log_every=steps)
+              ema=None, calibration_steps=0, random_state=0, n_threads=threads, log_every=steps)
     gan.fit(X)  # warm-up (allocations, first touch)
 
     def run():
