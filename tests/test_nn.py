@@ -53,13 +53,36 @@ def rel_err(a, b):
 def test_forward_backward_match_reference(hidden, output):
     net = make((3, 7, 5, 2), hidden, output)
     ref = reference_of(net)
-    X = data(150, 3)  # three blocks of rows, the last one short
+    X = data(150, 3)
     G = data(150, 2, seed=2)
     assert_allclose(net.forward(X), ref.forward(X), rtol=1e-13, atol=1e-14)
     grad, grad_x = net.backward(X, G)
     grad_ref, grad_x_ref = ref.backward(X, G)
     assert rel_err(grad, grad_ref) < 1e-13
     assert rel_err(grad_x, grad_x_ref) < 1e-13
+
+
+@pytest.mark.parametrize("hidden,output", [("relu", "identity"), ("tanh", "sigmoid"), ("leaky_relu", "tanh")])
+def test_wide_network_over_several_super_blocks_matches_reference(hidden, output):
+    # 1,100 rows: three super-blocks of up to 512, the last one short; layer widths that are
+    # no multiple of the product's register tile, and products large enough to be split
+    # over threads (by rows for the wide layers, by columns for the narrow ones)
+    X = data(1100, 6)
+    net = make((6, 70, 45, 3), hidden, output, seed=21)
+    ref = reference_of(net)
+    G = data(1100, 3, seed=22)
+    assert_allclose(net.forward(X, n_threads=2), ref.forward(X), rtol=1e-12, atol=1e-14)
+    grad, grad_x = net.backward(X, G, n_threads=2)
+    grad_ref, grad_x_ref = ref.backward(X, G)
+    assert rel_err(grad, grad_ref) < 1e-12
+    assert rel_err(grad_x, grad_x_ref) < 1e-12
+    net1 = make((6, 70, 45, 1), hidden, output, seed=23)
+    ref1 = reference_of(net1)
+    for center in (0.0, 1.0):
+        value, grad = net1.input_gradient_penalty(X, center=center, n_threads=2)
+        value_ref, grad_ref = ref1.input_gradient_penalty(X, center=center)
+        assert value == pytest.approx(value_ref, rel=1e-12)
+        assert rel_err(grad, grad_ref) < 1e-11
 
 
 @pytest.mark.parametrize("hidden,output", PAIRS)
@@ -183,14 +206,21 @@ def _all_results(net, X, G, n_threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hidden,output", [("relu", "identity"), ("tanh", "sigmoid"), ("leaky_relu", "tanh")])
 def test_thread_count_invariance(dtype, hidden, output):
-    # 32 blocks of 64 rows, each heavy enough that every thread takes some (a smaller
-    # problem can be finished by the first thread before the others wake up, which would
-    # hide a thread-dependent reduction)
+    # four super-blocks; 2 and 3 threads split the 256-wide products by rows at different
+    # places, and the 1-wide output layer's products by columns
     net = make((5, 256, 256, 1), hidden, output, seed=9, dtype=dtype)
     X = data(2048, 5, dtype=dtype)
     G = data(2048, 1, seed=10, dtype=dtype)
     one = _all_results(net, X, G, 1)
     for nt in (2, 2, 3):
+        for a, b in zip(one, _all_results(net, X, G, nt)):
+            assert_array_equal(a, b)
+    # layer widths that are no multiple of the register tile: row splits end in edge tiles
+    net = make((7, 100, 37, 1), hidden, output, seed=19, dtype=dtype)
+    X = data(1300, 7, dtype=dtype)
+    G = data(1300, 1, seed=20, dtype=dtype)
+    one = _all_results(net, X, G, 1)
+    for nt in (2, 3):
         for a, b in zip(one, _all_results(net, X, G, nt)):
             assert_array_equal(a, b)
 

@@ -10,8 +10,8 @@
 // from (seed, s, k) alone, so the RNG "state" is just (seed, step): a run can be saved and
 // resumed bit-identically.
 //
-// Determinism. Every batch sum goes through nn::chunked_sum (fixed partition, chunk-order
-// reduction); optimizer updates are elementwise; so any thread count gives the same bits.
+// Determinism. Every batch sum goes through nn.hpp's passes (the same bits for any thread
+// count); optimizer updates are elementwise.
 //
 // Losses, with f the discriminator's output (logit / critic value), r = f(x), q = f(G(z)),
 // means over the batch, softplus(t) = log(1 + e^t):
@@ -199,48 +199,40 @@ inline double d_stat(Loss loss, double f) {
 
 // ---------------------------------------------------------------------------------------
 
-template <class T>
-struct Scratch {
-    nn::Tape<T> tp;
-    nn::Vec<T> gout;
-};
-
-template <class T>
-using DWorkspace = nn::Workspace<T, Scratch<T>>;
-
 // One pass of the discriminator over n rows X: the loss of `role` (mean over the rows),
 // optionally with (pen_scale) * mean (||grad_x f|| - center)^2. grad (D's n_params,
-// overwritten; null: no parameter gradient) gets the gradient of that; dX (optional)
+// overwritten, or added to when accumulate; null: no parameter gradient) gets the gradient of that; dX (optional)
 // gets the input gradient of the loss term (not with a penalty). stats[0] = sum of l,
 // stats[1] = sum of the D statistic, stats[2] = sum of (||grad_x f|| - c)^2.
 template <class T>
 void d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen, T center, T pen_scale, T* grad,
-            T* dX, double* stats, DWorkspace<T>& ws) {
+            bool accumulate, T* dX, double* stats, nn::Workspace<T>& ws) {
     const nn::Spec& s = c.D;
     const nn::Net<T> net{s, d};
+    const nn::Par<T> par = ws.par(c.n_threads);
     const long dim = s.d_in();
     const T inv_n = T(1) / (T)n;
-    nn::chunked_sum<T>(n, grad ? s.n_params : 0, grad, 3, stats, ws, c.n_threads, nullptr,
-                       [&](long r0, long B, Scratch<T>& sc, T* g, double* st) {
-                           sc.tp.reserve(s, nn::kBlockRows, pen);
-                           if (sc.gout.size() < nn::kBlockRows) sc.gout.resize(nn::kBlockRows);
-                           const T* Xb = X + r0 * dim;
-                           auto f = net.forward(Xb, B, sc.tp);
-                           for (long i = 0; i < B; ++i) {
-                               const double fi = (double)f(0, i);
-                               double l, dl;
-                               row_loss(c.loss, role, fi, l, dl);
-                               st[0] += l;
-                               st[1] += d_stat(c.loss, fi);
-                               sc.gout[i] = (T)dl * inv_n;
-                           }
-                           if (pen) {
-                               st[2] += net.penalty(Xb, role == Role::None ? nullptr : sc.gout.data(), B, center,
-                                                    pen_scale * inv_n, sc.tp, g);
-                           } else if (g || dX) {
-                               net.backward(Xb, sc.gout.data(), B, sc.tp, g, dX ? dX + r0 * dim : nullptr);
-                           }
-                       });
+    stats[0] = stats[1] = stats[2] = 0;
+    ws.tp.reserve(s, std::min(n, nn::kSuperRows), pen);
+    if (ws.gout.size() < nn::kSuperRows) ws.gout.resize(nn::kSuperRows);
+    nn::for_superblocks(n, nullptr, [&](long r0, long B) {
+        const T* Xb = X + r0 * dim;
+        const T* f = net.forward(Xb, B, ws.tp, par);
+        for (long i = 0; i < B; ++i) {
+            const double fi = (double)f[i];
+            double l, dl;
+            row_loss(c.loss, role, fi, l, dl);
+            stats[0] += l;
+            stats[1] += d_stat(c.loss, fi);
+            ws.gout[i] = (T)dl * inv_n;
+        }
+        if (pen) {
+            stats[2] += net.penalty(Xb, role == Role::None ? nullptr : ws.gout.data(), B, center, pen_scale * inv_n,
+                                    ws.tp, grad, accumulate || r0 > 0, par);
+        } else if (grad || dX) {
+            net.backward(Xb, ws.gout.data(), B, ws.tp, grad, accumulate || r0 > 0, dX ? dX + r0 * dim : nullptr, par);
+        }
+    });
 }
 
 // All buffers of a training loop.
@@ -248,9 +240,8 @@ template <class T>
 struct Trainer {
     const Config& c;
     std::vector<long> idx;
-    nn::Vec<T> real, z, eps, fake, interp, dX, gd, gd2, gd3, gg;
-    DWorkspace<T> dws;
-    nn::Workspace<T> gws;
+    nn::Vec<T> real, z, eps, fake, interp, dX, gd, gg;
+    nn::Workspace<T> dws, gws;
 
     explicit Trainer(const Config& cfg) : c(cfg) {
         const long B = c.batch, d = c.dim();
@@ -262,8 +253,6 @@ struct Trainer {
         interp.resize(B * d);
         dX.resize(B * d);
         gd.resize(c.D.n_params);
-        gd2.resize(c.D.n_params);
-        gd3.resize(c.D.n_params);
         gg.resize(c.G.n_params);
     }
 
@@ -283,9 +272,9 @@ struct Trainer {
         const T half_gamma = (T)(0.5 * c.penalty_weight);
         double sr[3], sf[3], sp[3] = {0, 0, 0};
         const bool r1 = c.penalty == Penalty::R1, r2 = c.penalty == Penalty::R2;
-        d_pass<T>(c, d, real.data(), B, Role::DReal, r1, T(0), half_gamma, gd.data(), nullptr, sr, dws);
-        d_pass<T>(c, d, fake.data(), B, Role::DFake, r2, T(0), half_gamma, gd2.data(), nullptr, sf, dws);
-        gd += gd2;
+        // the fake (and interpolate) passes add to the real pass's gradient
+        d_pass<T>(c, d, real.data(), B, Role::DReal, r1, T(0), half_gamma, gd.data(), false, nullptr, sr, dws);
+        d_pass<T>(c, d, fake.data(), B, Role::DFake, r2, T(0), half_gamma, gd.data(), true, nullptr, sf, dws);
         double pen = r1 ? sr[2] : r2 ? sf[2] : 0.0;
         if (c.penalty == Penalty::GP) {
             for (long i = 0; i < B; ++i) {
@@ -293,8 +282,7 @@ struct Trainer {
                 for (long j = 0; j < dim; ++j)
                     interp[i * dim + j] = e * real[i * dim + j] + (T(1) - e) * fake[i * dim + j];
             }
-            d_pass<T>(c, d, interp.data(), B, Role::None, true, T(1), half_gamma, gd3.data(), nullptr, sp, dws);
-            gd += gd3;
+            d_pass<T>(c, d, interp.data(), B, Role::None, true, T(1), half_gamma, gd.data(), true, nullptr, sp, dws);
             pen = sp[2];
         }
         pen /= (double)B;
@@ -305,35 +293,54 @@ struct Trainer {
         stats[kDGradNorm] = (double)gd.template cast<double>().norm();
     }
 
-    // G's gradient (into gg) through D at (g, d) for the current z; `fake` must hold G(z).
+    // G's gradient (into gg) through D at (g, d) for the current z; `fake` must hold G(z),
+    // computed by generate(g) with nothing else run on gws since.
     void g_grad(const T* g, const T* d, double* stats) {
         const long B = c.batch;
         double sg[3];
-        d_pass<T>(c, d, fake.data(), B, Role::GFake, false, T(0), T(0), nullptr, dX.data(), sg, dws);
-        nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
+        d_pass<T>(c, d, fake.data(), B, Role::GFake, false, T(0), T(0), nullptr, false, dX.data(), sg, dws);
+        if (B <= nn::kSuperRows)  // gws's tape still holds generate()'s forward pass of this g and z
+            nn::backward_after_forward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, gws);
+        else
+            nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
         stats[kGLoss] = sg[0] / (double)B;
         stats[kGGradNorm] = (double)gg.template cast<double>().norm();
     }
 };
 
+// One optimizer update of n parameters: reads (p, m, v), writes (p_out, m_out, v_out),
+// which may be the same buffers. Elementwise, in fixed slices spread over threads (each
+// slice starts at a multiple of kSlice, so Eigen vectorises every element the same way
+// whatever the thread count).
+template <class T>
+void optimizer_step(const Config& c, double lr, long n, const T* p, const T* grad, const T* m, const T* v, T* p_out,
+                    T* m_out, T* v_out, std::int64_t& t) {
+    constexpr long kSlice = 1L << 15;
+    t += 1;
+    const bool adam = c.optim == Optim::Adam;
+    const T b1 = (T)c.beta1, b2 = (T)c.beta2;
+    const double bc1 = 1.0 - std::pow(c.beta1, (double)t), bc2 = 1.0 - std::pow(c.beta2, (double)t);
+    const T step = (T)(lr / bc1), inv_sqrt_bc2 = (T)(1.0 / std::sqrt(bc2)), e = (T)c.adam_eps;
+    parallel_for((n + kSlice - 1) / kSlice, c.n_threads, [&](long si) {
+        const long lo = si * kSlice, len = std::min(n, lo + kSlice) - lo;
+        nn::MapCV<T> P(p + lo, len), M(m + lo, len), Gr(grad + lo, len);
+        nn::MapV<T> Po(p_out + lo, len), Mo(m_out + lo, len);
+        if (adam) {
+            nn::MapCV<T> V(v + lo, len);
+            nn::MapV<T> Vo(v_out + lo, len);
+            Mo = b1 * M + (T(1) - b1) * Gr;
+            Vo.array() = b2 * V.array() + (T(1) - b2) * Gr.array().square();
+            Po.array() = P.array() - step * Mo.array() / (Vo.array().sqrt() * inv_sqrt_bc2 + e);
+        } else {  // SGD with (heavy-ball) momentum beta1: buf = beta1 * buf + g; p -= lr * buf
+            Mo = b1 * M + Gr;
+            Po = P - (T)lr * Mo;
+        }
+    });
+}
+
 template <class T>
 void optimizer_step(const Config& c, double lr, long n, T* p, const T* grad, T* m, T* v, std::int64_t& t) {
-    nn::MapV<T> P(p, n), M(m, n);
-    nn::MapCV<T> Gr(grad, n);
-    if (c.optim == Optim::Adam) {
-        nn::MapV<T> V(v, n);
-        t += 1;
-        const T b1 = (T)c.beta1, b2 = (T)c.beta2;
-        const double bc1 = 1.0 - std::pow(c.beta1, (double)t), bc2 = 1.0 - std::pow(c.beta2, (double)t);
-        const T step = (T)(lr / bc1), inv_sqrt_bc2 = (T)(1.0 / std::sqrt(bc2)), e = (T)c.adam_eps;
-        M = b1 * M + (T(1) - b1) * Gr;
-        V.array() = b2 * V.array() + (T(1) - b2) * Gr.array().square();
-        P.array() -= step * M.array() / (V.array().sqrt() * inv_sqrt_bc2 + e);
-    } else {  // SGD with (heavy-ball) momentum beta1: buf = beta1 * buf + g; p -= lr * buf
-        t += 1;
-        M = (T)c.beta1 * M + Gr;
-        P -= (T)lr * M;
-    }
+    optimizer_step<T>(c, lr, n, p, grad, m, v, p, m, v, t);
 }
 
 enum class Status { Done = 0, Stopped = 1, Diverged = 2 };
@@ -392,9 +399,17 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     std::fill(st, st + kNStats, 0.0);
     Status status = Status::Done;
     // A step that diverges after a discriminator update (alternating, d_steps > 1) is rolled
-    // back to its start, so the state kept is always that of the last completed step.
-    const bool snapshot = c.update == Update::Alternating || c.d_steps > 1;
+    // back to its start, so the state kept is always that of the last completed step. With
+    // d_steps == 1 the alternating update writes D's new state into spare buffers and swaps
+    // them in once the generator's step has succeeded (no copy); d_steps > 1 snapshots D.
+    const bool snapshot = c.d_steps > 1;
+    const bool spare = c.update == Update::Alternating && !snapshot;
     nn::Vec<T> d0, dm0, dv0;
+    if (spare) {
+        d0.resize(nd);
+        dm0.resize(nd);
+        if (adam) dv0.resize(nd);
+    }
     std::int64_t td0 = 0;
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
@@ -431,7 +446,23 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
                 }
             } else {
                 diverged = !std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm]);
-                if (!diverged) {
+                if (!diverged && spare) {
+                    std::int64_t td = S.counters[2];
+                    optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, d0.data(), dm0.data(),
+                                      adam ? dv0.data() : nullptr, td);
+                    tr.g_grad(S.g, d0.data(), st);
+                    diverged = !finite_stats(st);
+                    if (!diverged) {
+                        d.swap(d0);
+                        dm.swap(dm0);
+                        if (adam) dv.swap(dv0);
+                        S.d = d.data();
+                        S.d_m = dm.data();
+                        S.d_v = adam ? dv.data() : nullptr;
+                        S.counters[2] = td;
+                        optimizer_step<T>(c, lr_g, ng, S.g, tr.gg.data(), S.g_m, S.g_v, S.counters[1]);
+                    }
+                } else if (!diverged) {
                     optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
                     tr.g_grad(S.g, S.d, st);
                     diverged = !finite_stats(st);

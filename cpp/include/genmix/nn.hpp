@@ -14,10 +14,12 @@
 //        input grad     dA = Wt^T * dZ          (n_in x B)
 //   * Gradients come back in a buffer with the same layout as the parameters.
 //
-// Determinism: rows are split into a fixed partition (blocks of kBlockRows rows grouped
-// into chunks, both independent of the thread count); each chunk accumulates its own
-// gradient buffer, and the buffers are added in chunk order. So any thread count gives
-// the same bits. Eigen must be built with EIGEN_DONT_PARALLELIZE (our threads, not its).
+// Determinism: a batch goes through in super-blocks of kSuperRows samples, in order. The
+// products of a super-block are split over threads by rows or columns of their results,
+// and gemm.hpp sums every element in one fixed order whatever the split; a gradient keeps
+// adding into the same buffer from one super-block to the next, so each of its elements is
+// one sum in sample order. Elementwise work computes each element by the same expression
+// wherever it falls. So any thread count gives the same bits.
 //
 // Double backpropagation. For one sample, with layers l = 0..L-1, A_in(0) = x,
 // A_in(l) = A(l-1), Z(l) = W(l) A_in(l) + b(l), A(l) = phi_l(Z(l)), scalar f = A(L-1):
@@ -39,12 +41,14 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "genmix/gemm.hpp"
 #include "genmix/parallel.hpp"
 #include "genmix/rng.hpp"
 
@@ -65,9 +69,6 @@ inline Act parse_activation(const std::string& s) {
 
 // phi'' is zero everywhere it is defined.
 inline bool piecewise_linear(Act a) { return a == Act::Identity || a == Act::Relu || a == Act::LeakyRelu; }
-
-// Rows per block: the panel width of every GEMM, and the unit of the fixed partition.
-constexpr long kBlockRows = 64;
 
 // The architecture: layer sizes, activations, and where each layer sits in the flat buffer.
 struct Spec {
@@ -110,6 +111,8 @@ template <class T>
 using MapV = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 template <class T>
 using MapCV = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+template <class T>
+using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
 // ---------------------------------------------------------------------------------------
 // Activations, elementwise on (rows x B) panels. phi' and phi'' are taken from Z or from
@@ -198,7 +201,119 @@ void init_params(const Spec& s, Init init, std::uint64_t seed, T* params) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Per-thread scratch for one block of at most kBlockRows samples.
+// Threads. A batch is processed in super-blocks of up to kSuperRows samples, one after the
+// other; inside a super-block every product of a layer is split over threads by rows or
+// columns of its result (gemm.hpp sums each element in one fixed order, so the split never
+// changes a bit), and elementwise work is split by columns.
+
+// Samples per super-block: the width of every product, and of the tape.
+constexpr long kSuperRows = 512;
+// Products smaller than this (multiply-adds) run on the calling thread alone.
+constexpr double kMinParallelWork = 1 << 17;
+
+// The threads of one call and their pack buffers (one per part of a split product).
+template <class T>
+struct Par {
+    int nt;
+    std::vector<gemm::PackBuffers<T>>* packs;
+};
+
+inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+// C (m x n, ldc) (+)= op(A) op(B) as gemm::product, split over par's threads; then
+// epi(i0, i1, j0, j1) on each part (rows i0..i1, columns j0..j1) by the thread that computed
+// it. Row splits fall on multiples of the register tile's height.
+template <class T, class Epi>
+void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs,
+                 long b_cs, T* C, long ldc, bool accumulate, Epi&& epi) {
+    constexpr long mr = gemm::kMr<T>, nr = gemm::kNr;
+    long parts = 1, step = 0;
+    bool by_rows = true;
+    if (par.nt > 1 && (double)m * (double)n * (double)std::max<long>(k, 1) >= kMinParallelWork) {
+        if (m >= 2 * mr * par.nt) {
+            step = ceil_div(ceil_div(m, par.nt), mr) * mr;
+            parts = ceil_div(m, step);
+        } else if (n >= 2 * nr * par.nt) {
+            by_rows = false;
+            step = ceil_div(ceil_div(n, par.nt), nr) * nr;
+            parts = ceil_div(n, step);
+        }
+    }
+    if (parts <= 1) {
+        gemm::product<T>(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, (*par.packs)[0]);
+        epi(0L, m, 0L, n);
+        return;
+    }
+    parallel_for(parts, par.nt, [&](long t) {
+        gemm::PackBuffers<T>& pb = (*par.packs)[t];
+        if (by_rows) {
+            const long i0 = t * step, i1 = std::min(m, i0 + step);
+            gemm::product<T>(i1 - i0, n, k, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0, ldc, accumulate, pb);
+            epi(i0, i1, 0L, n);
+        } else {
+            const long j0 = t * step, j1 = std::min(n, j0 + step);
+            gemm::product<T>(m, j1 - j0, k, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0 * ldc, ldc, accumulate,
+                             pb);
+            epi(0L, m, j0, j1);
+        }
+    });
+}
+
+template <class T>
+void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs,
+                 long b_cs, T* C, long ldc, bool accumulate) {
+    par_product(par, m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, [](long, long, long, long) {});
+}
+
+// fn(j0, j1) over columns 0..n of a panel with `rows` rows, split over threads when large.
+template <class T, class F>
+void par_cols(const Par<T>& par, long n, long rows, F&& fn) {
+    const long parts = par.nt > 1 && (double)n * (double)rows >= kMinParallelWork / 8 ? std::min<long>(par.nt, n) : 1;
+    if (parts <= 1) {
+        fn(0L, n);
+        return;
+    }
+    parallel_for(parts, par.nt, [&](long t) { fn(t * n / parts, (t + 1) * n / parts); });
+}
+
+// ---------------------------------------------------------------------------------------
+// Elementwise pieces, on rows i0..i1 of columns j0..j1 of (rows x B) panels with leading
+// dimension ld. Each element is computed by the same scalar expression wherever it falls.
+
+template <class T>
+inline T linear_act(Act a, T slope, T z) {
+    if (a == Act::Relu) return z > T(0) ? z : T(0);
+    if (a == Act::LeakyRelu) return z > T(0) ? z : slope * z;
+    return z;
+}
+
+// G := G * phi'(Z) (A = phi(Z))
+template <class T>
+void mask_grad(Act a, T slope, const T* Z, const T* A, T* G, long ld, long i0, long i1, long j0, long j1) {
+    for (long j = j0; j < j1; ++j) {
+        const T* z = Z + j * ld;
+        const T* y = A + j * ld;
+        T* g = G + j * ld;
+        switch (a) {
+            case Act::Identity: break;
+            case Act::Relu:
+                for (long i = i0; i < i1; ++i) g[i] = z[i] > T(0) ? g[i] : T(0);
+                break;
+            case Act::LeakyRelu:
+                for (long i = i0; i < i1; ++i) g[i] = z[i] > T(0) ? g[i] : slope * g[i];
+                break;
+            case Act::Tanh:
+                for (long i = i0; i < i1; ++i) g[i] *= std::fma(-y[i], y[i], T(1));
+                break;
+            case Act::Sigmoid:
+                for (long i = i0; i < i1; ++i) g[i] *= y[i] * (T(1) - y[i]);
+                break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scratch for one super-block of at most `cap` samples.
 
 template <class T>
 struct Tape {
@@ -207,16 +322,18 @@ struct Tape {
     std::vector<long> shape;                     // layer sizes and activations it was sized for
     std::vector<Mat<T>> Z, A, D1, D2, Tl, S;     // per layer, n_out(l) x cap
     Mat<T> g0, g1, v;                            // max_width x cap work panels; d_in x cap
-    Eigen::Matrix<T, Eigen::Dynamic, 1> bsum;    // max_width
 
-    // Sizes the buffers for blocks of up to B samples of network s (and for its penalty).
-    // Cheap when nothing changes; a tape may be reused for another network.
+    // Sizes the buffers for super-blocks of up to B samples of network s (and for its
+    // penalty). Cheap when nothing changes; a tape may be reused for another network.
     void reserve(const Spec& s, long B, bool penalty) {
         std::vector<long> sh = s.sizes;
         sh.push_back((long)s.hidden);
         sh.push_back((long)s.output);
         if (sh == shape && cap >= B && (has_penalty || !penalty)) return;
-        if (sh != shape) has_penalty = false;
+        if (sh != shape) {
+            has_penalty = false;
+            cap = 0;
+        }
         shape = sh;
         cap = std::max(cap, B);
         has_penalty = has_penalty || penalty;
@@ -229,7 +346,6 @@ struct Tape {
         }
         g0.resize(s.max_width(), cap);
         g1.resize(s.max_width(), cap);
-        bsum.resize(s.max_width());
         if (has_penalty) {
             D1.assign(L, Mat<T>());
             D2.assign(L, Mat<T>());
@@ -244,156 +360,236 @@ struct Tape {
             v.resize(s.d_in(), cap);
         }
     }
-    MapM<T> z(const Spec& s, int l, long B) { return MapM<T>(Z[l].data(), s.n_out(l), B); }
-    MapM<T> a(const Spec& s, int l, long B) {
-        return MapM<T>(s.act(l) == Act::Identity ? Z[l].data() : A[l].data(), s.n_out(l), B);
+    T* z(int l) { return Z[l].data(); }
+    T* a(const Spec& s, int l) { return s.act(l) == Act::Identity ? Z[l].data() : A[l].data(); }
+};
+
+// Scratch that outlives one call (a training loop keeps one per network); holds no state.
+template <class T>
+struct Workspace {
+    Tape<T> tp;
+    std::vector<gemm::PackBuffers<T>> packs;
+    Vec<T> gout;
+
+    Par<T> par(int n_threads) {
+        const int nt = std::max(1, resolve_threads(n_threads));
+        if ((int)packs.size() < nt) packs.resize(nt);
+        return Par<T>{nt, &packs};
     }
 };
 
-// A view of a network: its spec and its parameter buffer. All member functions work on
-// one block of B <= kBlockRows samples (columns) and are single-threaded; the batch
-// drivers below spread blocks over threads. `X` points at B consecutive rows of a
-// C-contiguous (n, d_in) array.
+// A view of a network: its spec and its parameter buffer. Member functions work on one
+// super-block of B <= tape capacity samples (columns), with the products split over par's
+// threads. `X` points at B consecutive rows of a C-contiguous (n, d_in) array.
+//
+// Gradients: `grad` has the parameter layout; with accumulate == false the first product
+// into each of its parts overwrites it, otherwise it adds, continuing every element's sum
+// in sample order (so super-blocks processed one after the other give the same bits as one).
 template <class T>
 struct Net {
     const Spec& s;
     const T* p;
 
-    MapCM<T> W(int l) const { return MapCM<T>(p + s.w_off[l], s.n_out(l), s.n_in(l)); }
-    MapCV<T> b(int l) const { return MapCV<T>(p + s.b_off[l], s.n_out(l)); }
-    MapCM<T> a_in(Tape<T>& tp, const T* X, int l, long B) const {
-        return l == 0 ? MapCM<T>(X, s.d_in(), B) : MapCM<T>(tp.a(s, l - 1, B).data(), s.n_in(l), B);
+    const T* a_in(Tape<T>& tp, const T* X, int l) const { return l == 0 ? X : tp.a(s, l - 1); }
+
+    // grad_W(l) (+)= D A_in^T and grad_b(l) (+)= row sums of D, D = (n_out x B) panel.
+    void weight_grad(int l, const T* D, const T* Ain, long B, T* grad, bool accumulate, const Par<T>& par) const {
+        const long no = s.n_out(l), ni = s.n_in(l);
+        T* gb = grad + s.b_off[l];
+        par_product<T>(par, no, ni, B, D, 1, no, Ain, ni, 1, grad + s.w_off[l], no, accumulate,
+                       [&](long i0, long i1, long j0, long) {
+                           if (j0 != 0) return;  // the part holding column 0 owns the bias rows
+                           for (long i = i0; i < i1; ++i) gb[i] = accumulate ? gb[i] : T(0);
+                           for (long j = 0; j < B; ++j)
+                               for (long i = i0; i < i1; ++i) gb[i] += D[i + j * no];
+                       });
     }
 
-    // grad_b(l) += sum over the block of D's columns. The sum is formed in the tape (whose
-    // alignment never changes) and then added elementwise, so the bits do not depend on
-    // where `grad` happens to sit in memory (Eigen's vectorised reductions peel by the
-    // destination's alignment).
-    static void add_bias_grad(const Spec& s, int l, const MapM<T>& D, Tape<T>& tp, T* grad) {
-        auto bs = tp.bsum.head(s.n_out(l));
-        bs.noalias() = D.rowwise().sum();
-        MapV<T>(grad + s.b_off[l], s.n_out(l)) += bs;
-    }
-
-    // Fills tp.Z, tp.A; returns the output panel (d_out x B).
-    MapM<T> forward(const T* X, long B, Tape<T>& tp) const {
+    // Fills the tape; returns the output panel (d_out x B).
+    const T* forward(const T* X, long B, Tape<T>& tp, const Par<T>& par) const {
         const T slope = (T)s.slope;
         for (int l = 0; l < s.n_layers(); ++l) {
-            MapM<T> Z = tp.z(s, l, B);
-            Z.noalias() = W(l) * a_in(tp, X, l, B);
-            Z.colwise() += b(l);
-            MapM<T> A = tp.a(s, l, B);
-            act_forward(s.act(l), slope, Z, A);
+            const long no = s.n_out(l), ni = s.n_in(l);
+            const Act act = s.act(l);
+            T* Z = tp.z(l);
+            T* A = tp.a(s, l);
+            const T* b = p + s.b_off[l];
+            const bool linear = piecewise_linear(act);
+            par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, a_in(tp, X, l), 1, ni, Z, no, false,
+                           [&](long i0, long i1, long j0, long j1) {
+                               for (long j = j0; j < j1; ++j) {
+                                   T* z = Z + j * no;
+                                   T* a = A + j * no;
+                                   for (long i = i0; i < i1; ++i) {
+                                       z[i] += b[i];
+                                       if (linear) a[i] = linear_act(act, slope, z[i]);
+                                   }
+                               }
+                           });
+            if (!linear)  // whole columns, so Eigen's vectorisation of each is always the same
+                par_cols(par, B, no, [&](long j0, long j1) {
+                    for (long j = j0; j < j1; ++j) {
+                        MapM<T> zc(Z + j * no, no, 1), ac(A + j * no, no, 1);
+                        act_forward(act, slope, zc, ac);
+                    }
+                });
         }
-        return tp.a(s, s.n_layers() - 1, B);
+        return tp.a(s, s.n_layers() - 1);
     }
 
-    // After forward: adds the gradient of sum_i <G_i, f(x_i)> into `grad` (parameter
-    // layout; nullptr: only the input gradient, e.g. a discriminator in a generator step)
-    // and, when dX is given, writes the gradient wrt the inputs (B rows of a C-contiguous
-    // (n, d_in) array). G: B rows of a C-contiguous (n, d_out) array.
-    void backward(const T* X, const T* G, long B, Tape<T>& tp, T* grad, T* dX) const {
+    // After forward: grad (+)= the gradient of sum_i <G_i, f(x_i)> (nullptr: only the input
+    // gradient, e.g. a discriminator in a generator step) and, when dX is given, the gradient
+    // wrt the inputs (B rows of a C-contiguous (n, d_in) array). G: B rows of (n, d_out).
+    void backward(const T* X, const T* G, long B, Tape<T>& tp, T* grad, bool accumulate, T* dX,
+                  const Par<T>& par) const {
         const T slope = (T)s.slope;
         const int L = s.n_layers();
-        MapM<T> dZ(tp.g0.data(), s.d_out(), B);
-        dZ = MapCM<T>(G, s.d_out(), B);
-        Mat<T>* cur = &tp.g0;
-        Mat<T>* nxt = &tp.g1;
+        T* cur = tp.g0.data();
+        T* nxt = tp.g1.data();
+        {
+            const long no = s.d_out();
+            std::copy(G, G + no * B, cur);
+            par_cols(par, B, no, [&](long j0, long j1) {
+                mask_grad(s.act(L - 1), slope, tp.z(L - 1), tp.a(s, L - 1), cur, no, 0L, no, j0, j1);
+            });
+        }
         for (int l = L - 1; l >= 0; --l) {
-            MapM<T> D(cur->data(), s.n_out(l), B);
-            act_backward_inplace(s.act(l), slope, tp.z(s, l, B), tp.a(s, l, B), D);
-            if (grad) {
-                MapM<T>(grad + s.w_off[l], s.n_out(l), s.n_in(l)).noalias() += D * a_in(tp, X, l, B).transpose();
-                add_bias_grad(s, l, D, tp, grad);
-            }
+            const long no = s.n_out(l), ni = s.n_in(l);
+            if (grad) weight_grad(l, cur, a_in(tp, X, l), B, grad, accumulate, par);
             if (l > 0) {
-                MapM<T>(nxt->data(), s.n_in(l), B).noalias() = W(l).transpose() * D;
+                const Act below = s.act(l - 1);
+                T* Zb = tp.z(l - 1);
+                T* Ab = tp.a(s, l - 1);
+                par_product<T>(par, ni, B, no, p + s.w_off[l], no, 1, cur, 1, no, nxt, ni, false,
+                               [&](long i0, long i1, long j0, long j1) {
+                                   mask_grad(below, slope, Zb, Ab, nxt, ni, i0, i1, j0, j1);
+                               });
                 std::swap(cur, nxt);
             } else if (dX) {
-                MapM<T>(dX, s.d_in(), B).noalias() = W(0).transpose() * D;
+                par_product<T>(par, ni, B, no, p + s.w_off[0], no, 1, cur, 1, no, dX, ni, false);
             }
         }
     }
 
-    // After forward, for a scalar output (d_out == 1): adds to `grad` the parameter
-    // gradient of   weight * sum_i (||grad_x f(x_i)|| - center)^2   plus, when G is given,
-    // of sum_i G_i f(x_i) (so a loss and its penalty share the downward pass). Returns
+    // After forward, for a scalar output (d_out == 1): grad (+)= the parameter gradient of
+    // weight * sum_i (||grad_x f(x_i)|| - center)^2   plus, when G is given, of
+    // sum_i G_i f(x_i) (so a loss and its penalty share the downward pass). Returns
     // sum_i (||grad_x f(x_i)|| - center)^2 over the block. With center > 0 and a zero input
     // gradient, the (undefined) direction is taken as 0.
-    double penalty(const T* X, const T* G, long B, T center, T weight, Tape<T>& tp, T* grad) const {
+    double penalty(const T* X, const T* G, long B, T center, T weight, Tape<T>& tp, T* grad, bool accumulate,
+                   const Par<T>& par) const {
         const T slope = (T)s.slope;
         const int L = s.n_layers();
-        // derivatives of the activations
+        // The upward pass writes (or adds to) every weight gradient; the biases get only the
+        // downward pass's terms, so they start from 0 here when overwriting.
+        if (!accumulate)
+            for (int l = 0; l < L; ++l) std::fill(grad + s.b_off[l], grad + s.b_off[l] + s.n_out(l), T(0));
+        // derivatives of the activations, whole columns
         for (int l = 0; l < L; ++l) {
-            MapM<T> D1(tp.D1[l].data(), s.n_out(l), B);
-            if (piecewise_linear(s.act(l))) {
-                act_derivatives<T>(s.act(l), slope, tp.z(s, l, B), tp.a(s, l, B), D1, nullptr);
-            } else {
-                MapM<T> D2(tp.D2[l].data(), s.n_out(l), B);
-                act_derivatives<T>(s.act(l), slope, tp.z(s, l, B), tp.a(s, l, B), D1, &D2);
-            }
+            const long no = s.n_out(l);
+            const Act act = s.act(l);
+            par_cols(par, B, no, [&](long j0, long j1) {
+                for (long j = j0; j < j1; ++j) {
+                    const T* z = tp.z(l) + j * no;
+                    const T* y = tp.a(s, l) + j * no;
+                    T* d1 = tp.D1[l].data() + j * no;
+                    T* d2 = piecewise_linear(act) ? nullptr : tp.D2[l].data() + j * no;
+                    for (long i = 0; i < no; ++i) {
+                        switch (act) {
+                            case Act::Identity: d1[i] = T(1); break;
+                            case Act::Relu: d1[i] = z[i] > T(0) ? T(1) : T(0); break;
+                            case Act::LeakyRelu: d1[i] = z[i] > T(0) ? T(1) : slope; break;
+                            case Act::Tanh:
+                                d1[i] = std::fma(-y[i], y[i], T(1));
+                                d2[i] = T(-2) * y[i] * d1[i];
+                                break;
+                            case Act::Sigmoid:
+                                d1[i] = y[i] * (T(1) - y[i]);
+                                d2[i] = d1[i] * std::fma(T(-2), y[i], T(1));
+                                break;
+                        }
+                    }
+                }
+            });
         }
-        // backward to the input from S(L-1) = 1
-        MapM<T>(tp.S[L - 1].data(), 1, B).setOnes();
-        MapM<T> V(tp.v.data(), s.d_in(), B);
+        // backward to the input from S(L-1) = 1:  T(l) = D1(l) * S(l),  S(l-1) = W(l)^T T(l)
+        std::fill(tp.S[L - 1].data(), tp.S[L - 1].data() + B, T(1));
+        T* V = tp.v.data();
+        const long din = s.d_in();
         for (int l = L - 1; l >= 0; --l) {
-            MapM<T> Tl(tp.Tl[l].data(), s.n_out(l), B);
-            Tl = MapM<T>(tp.D1[l].data(), s.n_out(l), B).cwiseProduct(MapM<T>(tp.S[l].data(), s.n_out(l), B));
-            if (l > 0) MapM<T>(tp.S[l - 1].data(), s.n_in(l), B).noalias() = W(l).transpose() * Tl;
-            else V.noalias() = W(0).transpose() * Tl;
+            const long no = s.n_out(l), ni = s.n_in(l);
+            T* Tl = tp.Tl[l].data();
+            const T* D1 = tp.D1[l].data();
+            const T* Sl = tp.S[l].data();
+            par_cols(par, B, no, [&](long j0, long j1) {
+                for (long e = j0 * no; e < j1 * no; ++e) Tl[e] = D1[e] * Sl[e];
+            });
+            par_product<T>(par, ni, B, no, p + s.w_off[l], no, 1, Tl, 1, no, l > 0 ? tp.S[l - 1].data() : V, ni,
+                           false);
         }
         // penalty and the adjoint of v, in place: V := vbar
         double total = 0;
         for (long i = 0; i < B; ++i) {
-            const T norm = V.col(i).norm();
+            MapM<T> vi(V + i * din, din, 1);
+            const T norm = vi.norm();
             const T dev = norm - center;
             total += (double)dev * (double)dev;
             T coef;
             if (center == T(0)) coef = T(2) * weight;
             else coef = norm > T(0) ? T(2) * weight * dev / norm : T(0);
-            V.col(i) *= coef;
+            for (long r = 0; r < din; ++r) V[i * din + r] *= coef;
         }
         // upward: the backward pass of the backward pass
+        //   Tbar(l) = W(l) Sbar_in(l);  dW(l) += T(l) Sbar_in(l)^T;  Q(l) = D2 * S * Tbar;  Sbar(l) = D1 * Tbar
         int top_curved = -1;  // highest layer whose Q is nonzero
-        Mat<T>* sbar = &tp.v;
-        Mat<T>* tbar = &tp.g0;
-        Mat<T>* spare = &tp.g1;
+        T* sbar = V;
+        T* tbar = tp.g0.data();
+        T* spare = tp.g1.data();
         for (int l = 0; l < L; ++l) {
-            MapM<T> Sb(sbar->data(), s.n_in(l), B);
-            MapM<T> Tb(tbar->data(), s.n_out(l), B);
-            Tb.noalias() = W(l) * Sb;
-            MapM<T>(grad + s.w_off[l], s.n_out(l), s.n_in(l)).noalias() +=
-                MapM<T>(tp.Tl[l].data(), s.n_out(l), B) * Sb.transpose();
-            if (!piecewise_linear(s.act(l))) {  // Q(l), stored over D2(l)
-                MapM<T> Q(tp.D2[l].data(), s.n_out(l), B);
-                Q.array() *= MapM<T>(tp.S[l].data(), s.n_out(l), B).array() * Tb.array();
-                top_curved = l;
-            }
-            if (l + 1 < L) {  // Sbar(l) = D1 * Tbar, written over Tbar
-                Tb.array() *= MapM<T>(tp.D1[l].data(), s.n_out(l), B).array();
-                Mat<T>* old = sbar == &tp.v ? spare : sbar;
+            const long no = s.n_out(l), ni = s.n_in(l);
+            par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, sbar, 1, ni, tbar, no, false);
+            par_product<T>(par, no, ni, B, tp.Tl[l].data(), 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate);
+            const bool curved = !piecewise_linear(s.act(l));
+            if (curved) top_curved = l;
+            const bool next = l + 1 < L;
+            T* Q = curved ? tp.D2[l].data() : nullptr;
+            const T* Sl = tp.S[l].data();
+            const T* D1 = tp.D1[l].data();
+            T* Tb = tbar;
+            par_cols(par, B, no, [&](long j0, long j1) {
+                for (long e = j0 * no; e < j1 * no; ++e) {
+                    if (curved) Q[e] *= Sl[e] * Tb[e];  // Q(l), stored over D2(l)
+                    if (next) Tb[e] *= D1[e];           // Sbar(l), written over Tbar
+                }
+            });
+            if (next) {
+                T* old = sbar == V ? spare : sbar;
                 sbar = tbar;
                 tbar = old;
             }
         }
-        // downward: Q (and G) through the forward pass
         const int top = G ? L - 1 : top_curved;
         if (top < 0) return total;
-        Mat<T>* cur = &tp.g0;
-        Mat<T>* nxt = &tp.g1;
+        // downward: Q (and G) through the forward pass:  U(l) = Q(l) + D1(l) * W(l+1)^T U(l+1)
+        T* cur = tp.g0.data();
+        T* nxt = tp.g1.data();
         for (int l = top; l >= 0; --l) {
-            MapM<T> U(cur->data(), s.n_out(l), B);
-            const bool has_in = l < top || G;  // U currently holds W(l+1)^T U(l+1), or G
-            if (l == top && G) U = MapCM<T>(G, s.d_out(), B);
-            if (has_in) U.array() *= MapM<T>(tp.D1[l].data(), s.n_out(l), B).array();
-            if (!piecewise_linear(s.act(l))) {
-                if (has_in) U += MapM<T>(tp.D2[l].data(), s.n_out(l), B);
-                else U = MapM<T>(tp.D2[l].data(), s.n_out(l), B);
-            }
-            MapM<T>(grad + s.w_off[l], s.n_out(l), s.n_in(l)).noalias() += U * a_in(tp, X, l, B).transpose();
-            add_bias_grad(s, l, U, tp, grad);
+            const long no = s.n_out(l), ni = s.n_in(l);
+            const bool has_in = l < top || G;  // cur holds W(l+1)^T U(l+1), or G
+            if (l == top && G) std::copy(G, G + B, cur);  // d_out == 1
+            const bool curved = !piecewise_linear(s.act(l));
+            const T* D1 = tp.D1[l].data();
+            const T* Q = curved ? tp.D2[l].data() : nullptr;
+            par_cols(par, B, no, [&](long j0, long j1) {
+                for (long e = j0 * no; e < j1 * no; ++e) {
+                    T u = has_in ? cur[e] * D1[e] : T(0);
+                    if (curved) u = has_in ? u + Q[e] : Q[e];
+                    cur[e] = u;
+                }
+            });
+            weight_grad(l, cur, a_in(tp, X, l), B, grad, true, par);
             if (l > 0) {
-                MapM<T>(nxt->data(), s.n_in(l), B).noalias() = W(l).transpose() * U;
+                par_product<T>(par, ni, B, no, p + s.w_off[l], no, 1, cur, 1, no, nxt, ni, false);
                 std::swap(cur, nxt);
             }
         }
@@ -402,90 +598,22 @@ struct Net {
 };
 
 // ---------------------------------------------------------------------------------------
-// Batch drivers over the fixed partition.
+// Batch drivers: super-blocks in order, the caller's poll asked between them (at most
+// every 50 ms; a true answer throws Interrupted).
 
-inline int omp_thread() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-// Blocks of kBlockRows rows; as many chunks as blocks, unless the per-chunk gradient
-// buffers would pass ~32 MB. Depends on n and the network only, never on threads.
-inline RowPartition partition(long n, long n_params, std::size_t value_size) {
-    const long budget = (32L << 20) / (long)(value_size * (std::size_t)std::max<long>(1, n_params));
-    return RowPartition(n, kBlockRows, std::max<long>(1, std::min<long>(256, budget)));
-}
-
-template <class T>
-using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-
-// Scratch that outlives one call (a training loop keeps one): per-thread scratch of any
-// default-constructible type S (Tape<T>, or a struct of tapes for several networks), and
-// per-chunk gradient buffers.
-template <class T, class S = Tape<T>>
-struct Workspace {
-    std::vector<S> scratch;
-    std::vector<Vec<T>> bufs;
-    std::vector<double> stats;
-};
-
-// The deterministic map-reduce every batch computation goes through. Splits n rows by
-// partition(n, n_params); runs body(r0, B, scratch, chunk_grad, chunk_stats) for every
-// block, blocks of a chunk in order on one thread, chunks spread over threads. chunk_grad
-// (n_params values, zeroed; nullptr when n_params == 0; chunk 0's is `grad` itself) and
-// chunk_stats (n_stats doubles, zeroed) belong to the chunk. Afterwards grad (overwritten) and stats (n_stats values,
-// overwritten) receive the chunk sums added in chunk order: the same bits for any
-// n_threads.
-template <class T, class S, class Body>
-void chunked_sum(long n, long n_params, T* grad, int n_stats, double* stats, Workspace<T, S>& ws,
-                 int n_threads, const PollFn* poll, Body&& body) {
-    const RowPartition part = partition(n, n_params, sizeof(T));
-    const int nt = std::max(1, (int)std::min<long>(resolve_threads(n_threads), part.n_chunks));
-    if ((int)ws.scratch.size() < nt) ws.scratch.resize(nt);
-    if (n_params > 0) {
-        ws.bufs.resize(std::max<long>((long)ws.bufs.size(), part.n_chunks - 1));
-    }
-    ws.stats.assign((std::size_t)part.n_chunks * n_stats, 0.0);
-    parallel_for(part.n_chunks, nt, [&](long ci) {
-        S& sc = ws.scratch[omp_thread()];
-        T* g = nullptr;
-        if (n_params > 0) {
-            if (ci == 0) {  // chunk 0 accumulates straight into the result
-                MapV<T>(grad, n_params).setZero();
-                g = grad;
-            } else {
-                ws.bufs[ci - 1].setZero(n_params);
-                g = ws.bufs[ci - 1].data();
+template <class Body>
+void for_superblocks(long n, const PollFn* poll, Body&& body) {
+    using clock = std::chrono::steady_clock;
+    auto last_poll = clock::now();
+    for (long r0 = 0; r0 < n; r0 += kSuperRows) {
+        if (r0 > 0 && poll && *poll) {
+            const auto now = clock::now();
+            if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
+                last_poll = now;
+                if ((*poll)()) throw Interrupted();
             }
         }
-        double* st = ws.stats.data() + ci * n_stats;
-        const long b_end = part.chunk_first_block(ci + 1);
-        for (long bk = part.chunk_first_block(ci); bk < b_end; ++bk) {
-            const long r0 = part.block_begin(bk);
-            body(r0, part.block_end(bk) - r0, sc, g, st);
-        }
-    }, poll);
-    for (int k = 0; k < n_stats; ++k) {
-        double total = 0;
-        for (long ci = 0; ci < part.n_chunks; ++ci) total += ws.stats[ci * n_stats + k];
-        stats[k] = total;
-    }
-    if (n_params == 0 || part.n_chunks == 1) return;
-    // grad = ((c0 + c1) + c2) + ...; sliced over threads when large
-    const long slice = 16384;
-    const long n_slices = (n_params + slice - 1) / slice;
-    auto reduce_slice = [&](long si) {
-        const long lo = si * slice, len = std::min(n_params, lo + slice) - lo;
-        MapV<T> out(grad + lo, len);
-        for (long ci = 1; ci < part.n_chunks; ++ci) out += ws.bufs[ci - 1].segment(lo, len);
-    };
-    if ((long)n_params * part.n_chunks < (1L << 20)) {
-        for (long si = 0; si < n_slices; ++si) reduce_slice(si);
-    } else {
-        parallel_for(n_slices, nt, reduce_slice);
+        body(r0, std::min(kSuperRows, n - r0));
     }
 }
 
@@ -494,12 +622,14 @@ template <class T>
 void forward(const Spec& s, const T* params, const T* X, long n, T* out, int n_threads,
              const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
     Workspace<T> local;
+    Workspace<T>& w = ws ? *ws : local;
+    const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
-    chunked_sum<T>(n, 0, (T*)nullptr, 0, nullptr, ws ? *ws : local, n_threads, poll,
-                   [&](long r0, long B, Tape<T>& tp, T*, double*) {
-                       tp.reserve(s, kBlockRows, false);
-                       MapM<T>(out + r0 * s.d_out(), s.d_out(), B) = net.forward(X + r0 * s.d_in(), B, tp);
-                   });
+    w.tp.reserve(s, std::min(n, kSuperRows), false);
+    for_superblocks(n, poll, [&](long r0, long B) {
+        const T* f = net.forward(X + r0 * s.d_in(), B, w.tp, par);
+        std::copy(f, f + B * s.d_out(), out + r0 * s.d_out());
+    });
 }
 
 // grad (n_params, overwritten) = sum_i J_theta(x_i)^T G_i; dX (optional, (n, d_in)) =
@@ -508,14 +638,26 @@ template <class T>
 void backward(const Spec& s, const T* params, const T* X, const T* G, long n, T* grad, T* dX, int n_threads,
               const PollFn* poll = nullptr, Workspace<T>* ws = nullptr) {
     Workspace<T> local;
+    Workspace<T>& w = ws ? *ws : local;
+    const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
-    chunked_sum<T>(n, s.n_params, grad, 0, nullptr, ws ? *ws : local, n_threads, poll,
-                   [&](long r0, long B, Tape<T>& tp, T* g, double*) {
-                       tp.reserve(s, kBlockRows, false);
-                       net.forward(X + r0 * s.d_in(), B, tp);
-                       net.backward(X + r0 * s.d_in(), G + r0 * s.d_out(), B, tp, g,
-                                    dX ? dX + r0 * s.d_in() : nullptr);
-                   });
+    if (grad && n == 0) std::fill(grad, grad + s.n_params, T(0));
+    w.tp.reserve(s, std::min(n, kSuperRows), false);
+    for_superblocks(n, poll, [&](long r0, long B) {
+        net.forward(X + r0 * s.d_in(), B, w.tp, par);
+        net.backward(X + r0 * s.d_in(), G + r0 * s.d_out(), B, w.tp, grad, r0 > 0, dX ? dX + r0 * s.d_in() : nullptr,
+                     par);
+    });
+}
+
+// As backward, for a batch that fits one super-block (n <= kSuperRows) whose forward pass
+// forward(s, params, X, n, ..., ws) has just filled ws's tape: the forward pass is not redone.
+template <class T>
+void backward_after_forward(const Spec& s, const T* params, const T* X, const T* G, long n, T* grad, T* dX,
+                            int n_threads, Workspace<T>& ws) {
+    if (n > kSuperRows) throw std::logic_error("backward_after_forward: the batch spans several super-blocks");
+    const Net<T> net{s, params};
+    net.backward(X, G, n, ws.tp, grad, false, dX, ws.par(n_threads));
 }
 
 // Returns R = mean_i (||grad_x f(x_i)|| - center)^2 and writes into grad the gradient of
@@ -528,15 +670,17 @@ double input_gradient_penalty(const Spec& s, const T* params, const T* X, long n
                               const T* G = nullptr, T scale = T(1)) {
     if (s.d_out() != 1) throw std::invalid_argument("the input-gradient penalty needs a network with one output");
     Workspace<T> local;
+    Workspace<T>& w = ws ? *ws : local;
+    const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
     const T weight = scale / (T)n;
     double total = 0;
-    chunked_sum<T>(n, s.n_params, grad, 1, &total, ws ? *ws : local, n_threads, poll,
-                   [&](long r0, long B, Tape<T>& tp, T* g, double* st) {
-                       tp.reserve(s, kBlockRows, true);
-                       net.forward(X + r0 * s.d_in(), B, tp);
-                       st[0] += net.penalty(X + r0 * s.d_in(), G ? G + r0 : nullptr, B, center, weight, tp, g);
-                   });
+    if (n == 0) std::fill(grad, grad + s.n_params, T(0));
+    w.tp.reserve(s, std::min(n, kSuperRows), true);
+    for_superblocks(n, poll, [&](long r0, long B) {
+        net.forward(X + r0 * s.d_in(), B, w.tp, par);
+        total += net.penalty(X + r0 * s.d_in(), G ? G + r0 : nullptr, B, center, weight, w.tp, grad, r0 > 0, par);
+    });
     return total / (double)n;
 }
 

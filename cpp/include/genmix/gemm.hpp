@@ -1,0 +1,197 @@
+// A packed matrix product for the MLP passes: C (+)= op(A) op(B), single-threaded, with
+// every element of C summed in one fixed order.
+//
+// Why not Eigen's GEMM: Eigen splits the inner dimension into blocks whose size depends on
+// the shapes, and adds each block's partial sum to C, so an element's bits depend on how
+// the product was cut. Here the register tile is loaded from C, accumulates the next
+// k-block with one FMA per term, and is stored back, so every element is the single chain
+// c = fma(a_p, b_p, c) for p = 0, 1, ..., k-1 (starting from C, or from 0) whatever the
+// blocking. Cutting C into pieces (one per thread) therefore never changes a bit, and the
+// MLP passes can split a batch's products over threads by rows or columns of C instead of
+// giving each thread its own copy of the gradient.
+//
+// Method (as in BLIS / GotoBLAS): B is packed into k x kNr micro-panels, A into kMr x k
+// micro-panels (zero-padded at the edges), and a kMr x kNr register tile (2 x 6 SIMD
+// vectors: 16 x 6 floats / 8 x 6 doubles with AVX2) runs over them.
+//
+// Operands are addressed by strides, so transposes cost nothing:
+//   op(A)(i, p) = A[i * a_rs + p * a_cs]   (m x k)
+//   op(B)(p, j) = B[p * b_rs + j * b_cs]   (k x n)
+//   C(i, j)     = C[i + j * ldc]           (m x n, column-major)
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+namespace genmix {
+namespace gemm {
+
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int kLanes = Eigen::internal::unpacket_traits<Packet<T>>::size;
+template <class T>
+constexpr int kMr = 2 * kLanes<T>;  // rows of the register tile
+constexpr int kNr = 6;             // columns of the register tile
+constexpr long kKc = 256;          // inner-dimension block (a micro-panel of A stays in L1)
+constexpr long kMc = 144;          // rows of A packed at a time (stays in L2)
+constexpr long kNc = 2040;         // columns of B packed at a time
+
+// Pack buffers, reused between calls; one per thread.
+template <class T>
+struct PackBuffers {
+    std::vector<T, Eigen::aligned_allocator<T>> a, b;
+};
+
+namespace detail {
+
+// C tile (kMr x kNr at c, leading dimension ldc) (+)= Ap (kMr x kc) * Bp (kc x kNr).
+template <class T>
+inline void micro_kernel(long kc, const T* __restrict ap, const T* __restrict bp, T* c, long ldc, bool load_c) {
+    using namespace Eigen::internal;
+    using P = Packet<T>;
+    constexpr int L = kLanes<T>;
+    P c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (load_c) {
+        c00 = ploadu<P>(c + 0 * ldc), c01 = ploadu<P>(c + 0 * ldc + L);
+        c10 = ploadu<P>(c + 1 * ldc), c11 = ploadu<P>(c + 1 * ldc + L);
+        c20 = ploadu<P>(c + 2 * ldc), c21 = ploadu<P>(c + 2 * ldc + L);
+        c30 = ploadu<P>(c + 3 * ldc), c31 = ploadu<P>(c + 3 * ldc + L);
+        c40 = ploadu<P>(c + 4 * ldc), c41 = ploadu<P>(c + 4 * ldc + L);
+        c50 = ploadu<P>(c + 5 * ldc), c51 = ploadu<P>(c + 5 * ldc + L);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = pset1<P>(T(0));
+    }
+    for (long p = 0; p < kc; ++p) {
+        const P a0 = pload<P>(ap), a1 = pload<P>(ap + L);
+        P b = pset1<P>(bp[0]);
+        c00 = pmadd(a0, b, c00), c01 = pmadd(a1, b, c01);
+        b = pset1<P>(bp[1]);
+        c10 = pmadd(a0, b, c10), c11 = pmadd(a1, b, c11);
+        b = pset1<P>(bp[2]);
+        c20 = pmadd(a0, b, c20), c21 = pmadd(a1, b, c21);
+        b = pset1<P>(bp[3]);
+        c30 = pmadd(a0, b, c30), c31 = pmadd(a1, b, c31);
+        b = pset1<P>(bp[4]);
+        c40 = pmadd(a0, b, c40), c41 = pmadd(a1, b, c41);
+        b = pset1<P>(bp[5]);
+        c50 = pmadd(a0, b, c50), c51 = pmadd(a1, b, c51);
+        ap += 2 * L;
+        bp += kNr;
+    }
+    pstoreu(c + 0 * ldc, c00), pstoreu(c + 0 * ldc + L, c01);
+    pstoreu(c + 1 * ldc, c10), pstoreu(c + 1 * ldc + L, c11);
+    pstoreu(c + 2 * ldc, c20), pstoreu(c + 2 * ldc + L, c21);
+    pstoreu(c + 3 * ldc, c30), pstoreu(c + 3 * ldc + L, c31);
+    pstoreu(c + 4 * ldc, c40), pstoreu(c + 4 * ldc + L, c41);
+    pstoreu(c + 5 * ldc, c50), pstoreu(c + 5 * ldc + L, c51);
+}
+
+// Packs op(A)(i0 .. i0+mc, p0 .. p0+kc) into micro-panels of kMr rows, p-major inside.
+template <class T>
+void pack_a(const T* A, long a_rs, long a_cs, long mc, long kc, T* out) {
+    constexpr int mr = kMr<T>;
+    for (long i = 0; i < mc; i += mr) {
+        const long rows = std::min<long>(mr, mc - i);
+        const T* src = A + i * a_rs;
+        if (a_rs == 1 && rows == mr) {
+            for (long p = 0; p < kc; ++p, out += mr) {
+                const T* s = src + p * a_cs;
+                for (int r = 0; r < mr; ++r) out[r] = s[r];  // a fixed-size copy, not a memmove call
+            }
+        } else if (a_cs == 1 && rows == mr) {  // rows of op(A) are contiguous: transpose 1 x kc strips
+            for (long r = 0; r < mr; ++r) {
+                const T* s = src + r * a_rs;
+                for (long p = 0; p < kc; ++p) out[p * mr + r] = s[p];
+            }
+            out += mr * kc;
+        } else {
+            for (long p = 0; p < kc; ++p, out += mr) {
+                long r = 0;
+                for (; r < rows; ++r) out[r] = src[r * a_rs + p * a_cs];
+                for (; r < mr; ++r) out[r] = T(0);
+            }
+        }
+    }
+}
+
+// Packs op(B)(p0 .. p0+kc, j0 .. j0+nc) into micro-panels of kNr columns, p-major inside.
+template <class T>
+void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
+    for (long j = 0; j < nc; j += kNr) {
+        const long cols = std::min<long>(kNr, nc - j);
+        const T* src = B + j * b_cs;
+        if (b_rs == 1 && cols == kNr) {  // columns contiguous: interleave 6 of them
+            const T *s0 = src, *s1 = src + b_cs, *s2 = src + 2 * b_cs, *s3 = src + 3 * b_cs, *s4 = src + 4 * b_cs,
+                    *s5 = src + 5 * b_cs;
+            for (long p = 0; p < kc; ++p, out += kNr) {
+                out[0] = s0[p], out[1] = s1[p], out[2] = s2[p], out[3] = s3[p], out[4] = s4[p], out[5] = s5[p];
+            }
+        } else {
+            for (long p = 0; p < kc; ++p, out += kNr) {
+                long c = 0;
+                for (; c < cols; ++c) out[c] = src[p * b_rs + c * b_cs];
+                for (; c < kNr; ++c) out[c] = T(0);
+            }
+        }
+    }
+}
+
+}  // namespace detail
+
+// C (m x n, column-major, leading dimension ldc) = op(A) op(B) when accumulate is false,
+// C += op(A) op(B) when true. k == 0 leaves C (accumulate) or zeroes it.
+template <class T>
+void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
+             long ldc, bool accumulate, PackBuffers<T>& buf) {
+    constexpr int mr = kMr<T>;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (long j = 0; j < n; ++j) std::fill(C + j * ldc, C + j * ldc + m, T(0));
+        return;
+    }
+    const long nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
+    const long mc_max = std::min(kMc, (m + mr - 1) / mr * mr);
+    const long kc_max = std::min(kKc, k);
+    buf.b.resize((std::size_t)(kc_max * nc_max));
+    buf.a.resize((std::size_t)(kc_max * mc_max));
+    alignas(64) T edge[kMr<T> * kNr] = {};
+    for (long jc = 0; jc < n; jc += kNc) {
+        const long nc = std::min(kNc, n - jc);
+        for (long pc = 0; pc < k; pc += kKc) {
+            const long kc = std::min(kKc, k - pc);
+            const bool load_c = accumulate || pc > 0;
+            detail::pack_b(B + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, buf.b.data());
+            for (long ic = 0; ic < m; ic += kMc) {
+                const long mc = std::min(kMc, m - ic);
+                detail::pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, buf.a.data());
+                for (long jr = 0; jr < nc; jr += kNr) {
+                    const long cols = std::min<long>(kNr, nc - jr);
+                    const T* bp = buf.b.data() + jr * kc;
+                    for (long ir = 0; ir < mc; ir += mr) {
+                        const long rows = std::min<long>(mr, mc - ir);
+                        const T* ap = buf.a.data() + ir * kc;
+                        T* c = C + (ic + ir) + (jc + jr) * ldc;
+                        if (rows == mr && cols == kNr) {
+                            detail::micro_kernel<T>(kc, ap, bp, c, ldc, load_c);
+                        } else {  // edge tile: through a full-size buffer
+                            if (load_c)
+                                for (long j = 0; j < cols; ++j)
+                                    for (long i = 0; i < rows; ++i) edge[i + j * mr] = c[i + j * ldc];
+                            detail::micro_kernel<T>(kc, ap, bp, edge, mr, load_c);
+                            for (long j = 0; j < cols; ++j)
+                                for (long i = 0; i < rows; ++i) c[i + j * ldc] = edge[i + j * mr];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace gemm
+}  // namespace genmix
