@@ -241,6 +241,7 @@ struct Trainer {
     const Config& c;
     std::vector<long> idx;
     nn::Vec<T> real, z, eps, fake, interp, dX, gd, gg;
+    std::vector<double> slice_sums;
     nn::Workspace<T> dws, gws;
 
     explicit Trainer(const Config& cfg) : c(cfg) {
@@ -254,6 +255,20 @@ struct Trainer {
         dX.resize(B * d);
         gd.resize(c.D.n_params);
         gg.resize(c.G.n_params);
+    }
+
+    // ||x||, in double: fixed slices (whose sums do not depend on the thread count) over threads.
+    double norm(const nn::Vec<T>& x) {
+        constexpr long kSlice = 1L << 15;
+        const long n = x.size(), n_slices = (n + kSlice - 1) / kSlice;
+        slice_sums.assign((std::size_t)n_slices, 0.0);
+        parallel_for(n_slices, c.n_threads, [&](long si) {
+            const long lo = si * kSlice, len = std::min(n, lo + kSlice) - lo;
+            slice_sums[si] = x.segment(lo, len).template cast<double>().squaredNorm();
+        });
+        double total = 0;
+        for (double v : slice_sums) total += v;
+        return std::sqrt(total);
     }
 
     void gather(const T* X, long n_rows) {
@@ -290,7 +305,7 @@ struct Trainer {
         stats[kPenalty] = pen;
         stats[kDReal] = sr[1] / (double)B;
         stats[kDFake] = sf[1] / (double)B;
-        stats[kDGradNorm] = (double)gd.template cast<double>().norm();
+        stats[kDGradNorm] = norm(gd);
     }
 
     // G's gradient (into gg) through D at (g, d) for the current z; `fake` must hold G(z),
@@ -304,7 +319,7 @@ struct Trainer {
         else
             nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
         stats[kGLoss] = sg[0] / (double)B;
-        stats[kGGradNorm] = (double)gg.template cast<double>().norm();
+        stats[kGGradNorm] = norm(gg);
     }
 };
 

@@ -10,9 +10,11 @@
 // MLP passes can split a batch's products over threads by rows or columns of C instead of
 // giving each thread its own copy of the gradient.
 //
-// Method (as in BLIS / GotoBLAS): B is packed into k x kNr micro-panels, A into kMr x k
-// micro-panels (zero-padded at the edges), and a kMr x kNr register tile (2 x 6 SIMD
-// vectors: 16 x 6 floats / 8 x 6 doubles with AVX2) runs over them.
+// Method (as in BLIS / GotoBLAS): A is packed into kMr x k micro-panels (zero-padded at the
+// edges), B into k x kNr micro-panels unless its columns are contiguous (then it is read in
+// place: packing it would cost as much as the product saves on the narrow batches here),
+// and a kMr x kNr register tile (2 x 6 SIMD vectors: 16 x 6 floats / 8 x 6 doubles with
+// AVX2) runs over them.
 //
 // Operands are addressed by strides, so transposes cost nothing:
 //   op(A)(i, p) = A[i * a_rs + p * a_cs]   (m x k)
@@ -48,9 +50,12 @@ struct PackBuffers {
 
 namespace detail {
 
-// C tile (kMr x kNr at c, leading dimension ldc) (+)= Ap (kMr x kc) * Bp (kc x kNr).
-template <class T>
-inline void micro_kernel(long kc, const T* __restrict ap, const T* __restrict bp, T* c, long ldc, bool load_c) {
+// C tile (kMr x kNr at c, leading dimension ldc) (+)= Ap (kMr x kc) * B (kc x kNr), where B
+// is a packed micro-panel (Direct = false: element (p, j) at bp[p * kNr + j]) or read in
+// place from kNr contiguous columns (Direct = true: element (p, j) at bp[p + j * b_cs]).
+template <class T, bool Direct>
+inline void micro_kernel(long kc, const T* __restrict ap, const T* __restrict bp, long b_cs, T* c, long ldc,
+                         bool load_c) {
     using namespace Eigen::internal;
     using P = Packet<T>;
     constexpr int L = kLanes<T>;
@@ -65,22 +70,25 @@ inline void micro_kernel(long kc, const T* __restrict ap, const T* __restrict bp
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = pset1<P>(T(0));
     }
+    const long cs = Direct ? b_cs : 1;  // column step of B
+    const T *b0 = bp, *b1 = bp + cs, *b2 = bp + 2 * cs, *b3 = bp + 3 * cs, *b4 = bp + 4 * cs, *b5 = bp + 5 * cs;
+    const long rs = Direct ? 1 : kNr;  // row step of B
     for (long p = 0; p < kc; ++p) {
         const P a0 = pload<P>(ap), a1 = pload<P>(ap + L);
-        P b = pset1<P>(bp[0]);
+        const long q = p * rs;
+        P b = pset1<P>(b0[q]);
         c00 = pmadd(a0, b, c00), c01 = pmadd(a1, b, c01);
-        b = pset1<P>(bp[1]);
+        b = pset1<P>(b1[q]);
         c10 = pmadd(a0, b, c10), c11 = pmadd(a1, b, c11);
-        b = pset1<P>(bp[2]);
+        b = pset1<P>(b2[q]);
         c20 = pmadd(a0, b, c20), c21 = pmadd(a1, b, c21);
-        b = pset1<P>(bp[3]);
+        b = pset1<P>(b3[q]);
         c30 = pmadd(a0, b, c30), c31 = pmadd(a1, b, c31);
-        b = pset1<P>(bp[4]);
+        b = pset1<P>(b4[q]);
         c40 = pmadd(a0, b, c40), c41 = pmadd(a1, b, c41);
-        b = pset1<P>(bp[5]);
+        b = pset1<P>(b5[q]);
         c50 = pmadd(a0, b, c50), c51 = pmadd(a1, b, c51);
         ap += 2 * L;
-        bp += kNr;
     }
     pstoreu(c + 0 * ldc, c00), pstoreu(c + 0 * ldc + L, c01);
     pstoreu(c + 1 * ldc, c10), pstoreu(c + 1 * ldc + L, c11);
@@ -130,6 +138,11 @@ void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
             for (long p = 0; p < kc; ++p, out += kNr) {
                 out[0] = s0[p], out[1] = s1[p], out[2] = s2[p], out[3] = s3[p], out[4] = s4[p], out[5] = s5[p];
             }
+        } else if (b_cs == 1 && cols == kNr) {  // rows contiguous: 6 values per row
+            for (long p = 0; p < kc; ++p, out += kNr) {
+                const T* s = src + p * b_rs;
+                for (int c = 0; c < kNr; ++c) out[c] = s[c];
+            }
         } else {
             for (long p = 0; p < kc; ++p, out += kNr) {
                 long c = 0;
@@ -160,29 +173,42 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
     buf.b.resize((std::size_t)(kc_max * nc_max));
     buf.a.resize((std::size_t)(kc_max * mc_max));
     alignas(64) T edge[kMr<T> * kNr] = {};
+    // B with contiguous columns is read in place (only a last, narrower column tile is packed)
+    // (not when the column stride is a multiple of 4 KiB: the six columns would then compete
+    // for the same L1 cache set)
+    const bool direct_b = b_rs == 1 && (b_cs * (long)sizeof(T)) % 4096 != 0;
     for (long jc = 0; jc < n; jc += kNc) {
         const long nc = std::min(kNc, n - jc);
         for (long pc = 0; pc < k; pc += kKc) {
             const long kc = std::min(kKc, k - pc);
             const bool load_c = accumulate || pc > 0;
-            detail::pack_b(B + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, buf.b.data());
+            const T* bsrc = B + pc * b_rs + jc * b_cs;
+            if (!direct_b) {
+                detail::pack_b(bsrc, b_rs, b_cs, kc, nc, buf.b.data());
+            } else if (nc % kNr != 0) {
+                const long j_edge = nc / kNr * kNr;
+                detail::pack_b(bsrc + j_edge * b_cs, b_rs, b_cs, kc, nc - j_edge, buf.b.data() + j_edge * kc);
+            }
             for (long ic = 0; ic < m; ic += kMc) {
                 const long mc = std::min(kMc, m - ic);
                 detail::pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, buf.a.data());
                 for (long jr = 0; jr < nc; jr += kNr) {
                     const long cols = std::min<long>(kNr, nc - jr);
-                    const T* bp = buf.b.data() + jr * kc;
+                    const bool in_place = direct_b && cols == kNr;
+                    const T* bp = in_place ? bsrc + jr * b_cs : buf.b.data() + jr * kc;
                     for (long ir = 0; ir < mc; ir += mr) {
                         const long rows = std::min<long>(mr, mc - ir);
                         const T* ap = buf.a.data() + ir * kc;
                         T* c = C + (ic + ir) + (jc + jr) * ldc;
                         if (rows == mr && cols == kNr) {
-                            detail::micro_kernel<T>(kc, ap, bp, c, ldc, load_c);
+                            if (in_place) detail::micro_kernel<T, true>(kc, ap, bp, b_cs, c, ldc, load_c);
+                            else detail::micro_kernel<T, false>(kc, ap, bp, 0, c, ldc, load_c);
                         } else {  // edge tile: through a full-size buffer
                             if (load_c)
                                 for (long j = 0; j < cols; ++j)
                                     for (long i = 0; i < rows; ++i) edge[i + j * mr] = c[i + j * ldc];
-                            detail::micro_kernel<T>(kc, ap, bp, edge, mr, load_c);
+                            if (in_place) detail::micro_kernel<T, true>(kc, ap, bp, b_cs, edge, mr, load_c);
+                            else detail::micro_kernel<T, false>(kc, ap, bp, 0, edge, mr, load_c);
                             for (long j = 0; j < cols; ++j)
                                 for (long i = 0; i < rows; ++i) c[i + j * ldc] = edge[i + j * mr];
                         }

@@ -280,11 +280,33 @@ void par_cols(const Par<T>& par, long n, long rows, F&& fn) {
 // Elementwise pieces, on rows i0..i1 of columns j0..j1 of (rows x B) panels with leading
 // dimension ld. Each element is computed by the same scalar expression wherever it falls.
 
+// Z += b (per row); then A = phi(Z) for a piecewise-linear phi (identity: A untouched
+// unless it is Z itself).
 template <class T>
-inline T linear_act(Act a, T slope, T z) {
-    if (a == Act::Relu) return z > T(0) ? z : T(0);
-    if (a == Act::LeakyRelu) return z > T(0) ? z : slope * z;
-    return z;
+void add_bias_and_activate(Act a, T slope, const T* b, T* Z, T* A, long ld, long i0, long i1, long j0, long j1) {
+    for (long j = j0; j < j1; ++j) {
+        T* z = Z + j * ld;
+        T* y = A + j * ld;
+        switch (a) {  // outside the inner loop, which then vectorises
+            case Act::Relu:
+                for (long i = i0; i < i1; ++i) {
+                    const T v = z[i] + b[i];
+                    z[i] = v;
+                    y[i] = v > T(0) ? v : T(0);
+                }
+                break;
+            case Act::LeakyRelu:
+                for (long i = i0; i < i1; ++i) {
+                    const T v = z[i] + b[i];
+                    z[i] = v;
+                    y[i] = v > T(0) ? v : slope * v;
+                }
+                break;
+            default:
+                for (long i = i0; i < i1; ++i) z[i] += b[i];
+                break;
+        }
+    }
 }
 
 // G := G * phi'(Z) (A = phi(Z))
@@ -417,14 +439,8 @@ struct Net {
             const bool linear = piecewise_linear(act);
             par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, a_in(tp, X, l), 1, ni, Z, no, false,
                            [&](long i0, long i1, long j0, long j1) {
-                               for (long j = j0; j < j1; ++j) {
-                                   T* z = Z + j * no;
-                                   T* a = A + j * no;
-                                   for (long i = i0; i < i1; ++i) {
-                                       z[i] += b[i];
-                                       if (linear) a[i] = linear_act(act, slope, z[i]);
-                                   }
-                               }
+                               add_bias_and_activate(linear ? act : Act::Identity, slope, b, Z, A, no, i0, i1, j0,
+                                                     j1);
                            });
             if (!linear)  // whole columns, so Eigen's vectorisation of each is always the same
                 par_cols(par, B, no, [&](long j0, long j1) {
