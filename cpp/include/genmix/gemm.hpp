@@ -25,6 +25,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -155,11 +156,63 @@ void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
 
 }  // namespace detail
 
+// Results with at most this many rows skip the register tile (which would be mostly
+// padding): a network's 1- or 2-wide output layer.
+constexpr long kTinyRows = 4;
+
+namespace detail {
+
+// C (m <= kTinyRows rows) (+)= op(A) op(B) without packing. Rows of B contiguous: each row of
+// C is one axpy chain per element, in p order, as in the register tile. Columns of B
+// contiguous: each element is a dot product in eight fixed lanes. Returns false (nothing
+// done) for other layouts.
+template <class T>
+bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
+                  long ldc, bool accumulate, std::vector<T, Eigen::aligned_allocator<T>>& tmp) {
+    if (b_cs == 1) {
+        tmp.resize((std::size_t)n);
+        T* c = tmp.data();
+        for (long i = 0; i < m; ++i) {
+            for (long j = 0; j < n; ++j) c[j] = accumulate ? C[i + j * ldc] : T(0);
+            for (long p = 0; p < k; ++p) {
+                const T a = A[i * a_rs + p * a_cs];
+                const T* b = B + p * b_rs;
+                for (long j = 0; j < n; ++j) c[j] = std::fma(a, b[j], c[j]);
+            }
+            for (long j = 0; j < n; ++j) C[i + j * ldc] = c[j];
+        }
+        return true;
+    }
+    if (b_rs == 1) {
+        tmp.resize((std::size_t)k);
+        T* a = tmp.data();
+        for (long i = 0; i < m; ++i) {
+            for (long p = 0; p < k; ++p) a[p] = A[i * a_rs + p * a_cs];
+            for (long j = 0; j < n; ++j) {
+                const T* b = B + j * b_cs;
+                T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                long p = 0;
+                for (; p + 8 <= k; p += 8)
+                    for (int r = 0; r < 8; ++r) acc[r] = std::fma(a[p + r], b[p + r], acc[r]);
+                for (; p < k; ++p) acc[0] = std::fma(a[p], b[p], acc[0]);
+                const T dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                C[i + j * ldc] = accumulate ? C[i + j * ldc] + dot : dot;
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
+}  // namespace detail
+
 // C (m x n, column-major, leading dimension ldc) = op(A) op(B) when accumulate is false,
-// C += op(A) op(B) when true. k == 0 leaves C (accumulate) or zeroes it.
+// C += op(A) op(B) when true. k == 0 leaves C (accumulate) or zeroes it. `tiny`: the caller's
+// whole product has at most kTinyRows rows (a part of a larger one must not take that path,
+// whose bits differ).
 template <class T>
 void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
-             long ldc, bool accumulate, PackBuffers<T>& buf) {
+             long ldc, bool accumulate, PackBuffers<T>& buf, bool tiny) {
     constexpr int mr = kMr<T>;
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -167,6 +220,8 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
             for (long j = 0; j < n; ++j) std::fill(C + j * ldc, C + j * ldc + m, T(0));
         return;
     }
+    if (tiny && m <= kTinyRows && detail::tiny_product(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, buf.a))
+        return;
     const long nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
     const long mc_max = std::min(kMc, (m + mr - 1) / mr * mr);
     const long kc_max = std::min(kKc, k);

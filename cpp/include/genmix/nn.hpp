@@ -239,8 +239,9 @@ void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_r
             parts = ceil_div(n, step);
         }
     }
+    const bool tiny = m <= gemm::kTinyRows;  // decided on the whole product, never on a part
     if (parts <= 1) {
-        gemm::product<T>(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, (*par.packs)[0]);
+        gemm::product<T>(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, (*par.packs)[0], tiny);
         epi(0L, m, 0L, n);
         return;
     }
@@ -248,12 +249,13 @@ void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_r
         gemm::PackBuffers<T>& pb = (*par.packs)[t];
         if (by_rows) {
             const long i0 = t * step, i1 = std::min(m, i0 + step);
-            gemm::product<T>(i1 - i0, n, k, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0, ldc, accumulate, pb);
+            gemm::product<T>(i1 - i0, n, k, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0, ldc, accumulate, pb,
+                             tiny);
             epi(i0, i1, 0L, n);
         } else {
             const long j0 = t * step, j1 = std::min(n, j0 + step);
             gemm::product<T>(m, j1 - j0, k, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0 * ldc, ldc, accumulate,
-                             pb);
+                             pb, tiny);
             epi(0L, m, j0, j1);
         }
     });
