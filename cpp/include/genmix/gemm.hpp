@@ -164,7 +164,7 @@ namespace detail {
 
 // C (m <= kTinyRows rows) (+)= op(A) op(B) without packing. Rows of B contiguous: each row of
 // C is one axpy chain per element, in p order, as in the register tile. Columns of B
-// contiguous: each element is a dot product in eight fixed lanes. Returns false (nothing
+// contiguous: each element is a dot product in the SIMD lanes, reduced in Eigen's fixed order. Returns false (nothing
 // done) for other layouts.
 template <class T>
 bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
@@ -188,14 +188,16 @@ bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, cons
         T* a = tmp.data();
         for (long i = 0; i < m; ++i) {
             for (long p = 0; p < k; ++p) a[p] = A[i * a_rs + p * a_cs];
+            using namespace Eigen::internal;
+            using P = Packet<T>;
+            constexpr int L = kLanes<T>;
             for (long j = 0; j < n; ++j) {
                 const T* b = B + j * b_cs;
-                T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                P acc = pset1<P>(T(0));
                 long p = 0;
-                for (; p + 8 <= k; p += 8)
-                    for (int r = 0; r < 8; ++r) acc[r] = std::fma(a[p + r], b[p + r], acc[r]);
-                for (; p < k; ++p) acc[0] = std::fma(a[p], b[p], acc[0]);
-                const T dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                for (; p + L <= k; p += L) acc = pmadd(ploadu<P>(a + p), ploadu<P>(b + p), acc);
+                T dot = predux(acc);
+                for (; p < k; ++p) dot = std::fma(a[p], b[p], dot);
                 C[i + j * ldc] = accumulate ? C[i + j * ldc] + dot : dot;
             }
         }
