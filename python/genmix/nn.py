@@ -6,9 +6,10 @@ configuration. Layer ``l`` computes ``Z = A @ W + b``, ``A = phi(Z)`` with ``W``
 ``(n_in, n_out)``; the flat array holds, layer after layer, ``W.ravel()`` (C order) then
 ``b``. Gradients come back in the same layout (see :meth:`MLP.unflatten`).
 
-Batches are split into blocks of 64 rows, grouped into chunks that do not depend on the
-number of threads; per-chunk gradients are added in chunk order, so every result is
-bit-identical for any ``n_threads``. The plain-NumPy twin of this class, used as the test
+Batches go through in super-blocks of 512 rows, one after the other; the matrix products of
+a super-block are split over threads by rows or columns of their results, and the core's own
+product kernel sums every element in one fixed order however it is split, so every result
+is bit-identical for any ``n_threads``. The plain-NumPy twin of this class, used as the test
 oracle, is :class:`genmix.reference.ReferenceMLP`.
 """
 
