@@ -381,7 +381,7 @@ def test_load_file_without_calibration(tmp_path):
     gan = _medium(n_steps=2).fit(X)
     gan.save(tmp_path / "g.npz")
     with np.load(tmp_path / "g.npz") as f:
-        arrays = {k: f[k] for k in f.files if k not in ("state_d_cal", "state_log_m")}
+        arrays = {k: f[k] for k in f.files if k not in ("state_d_cal", "state_log_m", "state_log_ratio_q")}
     meta = json.loads(str(arrays.pop("meta")))
     del meta["params"]["calibration_steps"]
     np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
@@ -463,7 +463,8 @@ def test_rejection_sampling_keeps_samples_near_the_modes(ring_gan):
     gan, modes = ring_gan
     raw = mode_statistics(gan.sample(2500, random_state=0, rejection=False), modes, std=0.01)
     drs = mode_statistics(gan.sample(2500, random_state=0), modes, std=0.01)
-    # this short run leaves nearly every raw sample off the modes: 0.41 high-quality after rejection, 0.02 raw
+    # this short run leaves nearly every raw sample off the modes: 0.70 high-quality after rejection (0.41 without
+    # its floor), 0.02 raw
     assert drs.high_quality_fraction > raw.high_quality_fraction + 0.2
     assert drs.n_modes_captured == 8 and drs.reverse_kl < 0.1
 
@@ -475,14 +476,57 @@ def test_rejection_sampling_is_reproducible_and_draws_from_the_generator(ring_ga
     assert a.shape == (500, 2) and a.dtype == gan.generator_.dtype
     assert not np.array_equal(a, gan.sample(500, random_state=4))
     # the kept rows are generator outputs, in the order drawn: a subsequence of the same latent stream
-    rs = np.random.RandomState(3)
-    cand = gan.generator_.forward(gan.sample_latent(10000, rs).astype(np.float32))
+    rs, cand = np.random.RandomState(3), []
+    for _ in range(3):  # batches of 10,000 candidates, each followed by its uniforms
+        cand.append(gan.generator_.forward(gan.sample_latent(10000, rs).astype(np.float32)))
+        rs.uniform(size=10000)
+    cand = np.concatenate(cand)
     pos = [np.flatnonzero((cand == row).all(axis=1)) for row in a[:100]]
     assert all(len(p) == 1 for p in pos)
     assert np.all(np.diff([p[0] for p in pos]) > 0)
     # the raw path is the generator applied to sample_latent
     np.testing.assert_array_equal(gan.sample(50, random_state=5, rejection=False),
                                   gan.generator_.forward(gan.sample_latent(50, 5).astype(np.float32)))
+
+
+def test_rejection_floor_drops_candidates_below_the_training_quantile(ring_gan):
+    gan, _ = ring_gan
+    X = make_ring(2500, random_state=0)[0]  # the fixture's data (standardize=False: no map)
+    nets = [gan._discriminator(w) for w in gan._state["d_cal"]]
+    r_train = gan._log_ratio(nets, X.astype(np.float32))
+    # the default floor is the 0.05 quantile; floor=0 is plain rejection sampling
+    np.testing.assert_array_equal(gan.sample(300, random_state=3), gan.sample(300, random_state=3, floor=0.05))
+    plain = gan.sample(3000, random_state=3, floor=0)
+    r_plain = gan._log_ratio(nets, plain)
+    assert (r_plain < np.quantile(r_train, 0.2)).sum() > 50  # the floor below has something to remove
+    # same candidates and uniforms: a floor keeps the plain rule's rows whose ratio reaches it, in order
+    floored = gan.sample(300, random_state=3, floor=0.2)
+    np.testing.assert_array_equal(floored, plain[r_plain >= np.quantile(r_train, 0.2)][:300])
+    assert gan._log_ratio(nets, floored).min() >= np.quantile(r_train, 0.2)
+
+
+def test_file_calibrated_without_the_floor_table(tmp_path):
+    # a file whose calibration did not record the training rows' log ratios: plain rejection sampling
+    X = make_ring(300, random_state=0)[0]
+    gan = _medium(n_steps=2, calibration_steps=3).fit(X)
+    gan.save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as f:
+        arrays = {k: f[k] for k in f.files if k != "state_log_ratio_q"}
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = GAN.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.sample(20, random_state=0), gan.sample(20, random_state=0, floor=0))
+    with pytest.raises(ValueError, match="n_steps=0"):
+        old.sample(20, floor=0.05)
+    old.set_params(n_steps=0).fit(X, resume=True)  # calibrates again, recording them
+    np.testing.assert_array_equal(old.sample(20, random_state=0), gan.sample(20, random_state=0))
+
+
+@pytest.mark.parametrize("floor, exc", [(-0.1, ValueError), (1.0, ValueError), (np.nan, ValueError),
+                                        ("0.1", TypeError), (True, TypeError)])
+def test_bad_floor(ring_gan, floor, exc):
+    gan, _ = ring_gan
+    with pytest.raises(exc, match="floor"):
+        gan.sample(5, floor=floor)
 
 
 # --- bad input ----------------------------------------------------------------------------------
