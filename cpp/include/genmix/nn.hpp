@@ -210,6 +210,9 @@ void init_params(const Spec& s, Init init, std::uint64_t seed, T* params) {
 constexpr long kSuperRows = 512;
 // Products smaller than this (multiply-adds) run on the calling thread alone.
 constexpr double kMinParallelWork = 1 << 17;
+// Elementwise passes over fewer values than this run on the calling thread alone (waking
+// the other threads costs about as much as they would save).
+constexpr double kMinParallelCols = 1 << 18;
 
 // The threads of one call and their pack buffers (one per part of a split product).
 template <class T>
@@ -270,7 +273,7 @@ void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_r
 // fn(j0, j1) over columns 0..n of a panel with `rows` rows, split over threads when large.
 template <class T, class F>
 void par_cols(const Par<T>& par, long n, long rows, F&& fn) {
-    const long parts = par.nt > 1 && (double)n * (double)rows >= kMinParallelWork / 8 ? std::min<long>(par.nt, n) : 1;
+    const long parts = par.nt > 1 && (double)n * (double)rows >= kMinParallelCols ? std::min<long>(par.nt, n) : 1;
     if (parts <= 1) {
         fn(0L, n);
         return;
