@@ -85,6 +85,25 @@ def test_wide_network_over_several_super_blocks_matches_reference(hidden, output
         assert rel_err(grad, grad_ref) < 1e-11
 
 
+def test_products_wider_than_one_packed_block_match_reference():
+    # 2,100 inputs: the first layer's weight gradient has more columns than the product
+    # kernel packs at a time (2,040), and its forward product a longer inner dimension than
+    # one k-block (256)
+    X = data(40, 2100, seed=24)
+    net = make((2100, 9, 1), "tanh", "identity", seed=25)
+    ref = reference_of(net)
+    G = data(40, 1, seed=26)
+    assert_allclose(net.forward(X, n_threads=2), ref.forward(X), rtol=1e-12, atol=1e-13)
+    grad, grad_x = net.backward(X, G, n_threads=2)
+    grad_ref, grad_x_ref = ref.backward(X, G)
+    assert rel_err(grad, grad_ref) < 1e-12
+    assert rel_err(grad_x, grad_x_ref) < 1e-12
+    value, grad = net.input_gradient_penalty(X, center=1.0, n_threads=2)
+    value_ref, grad_ref = ref.input_gradient_penalty(X, center=1.0)
+    assert value == pytest.approx(value_ref, rel=1e-12)
+    assert rel_err(grad, grad_ref) < 1e-11
+
+
 @pytest.mark.parametrize("hidden,output", PAIRS)
 @pytest.mark.parametrize("center", [0.0, 1.0])
 def test_penalty_matches_reference(hidden, output, center):
