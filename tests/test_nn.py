@@ -62,46 +62,39 @@ def test_forward_backward_match_reference(hidden, output):
     assert rel_err(grad_x, grad_x_ref) < 1e-13
 
 
+def assert_passes_match_reference(net, penalty_net, X, G, centers):
+    """forward, backward (2 threads) of net and the input-gradient penalty of penalty_net
+    against the NumPy reference."""
+    ref = reference_of(net)
+    assert_allclose(net.forward(X, n_threads=2), ref.forward(X), rtol=1e-12, atol=1e-13)
+    grad, grad_x = net.backward(X, G, n_threads=2)
+    grad_ref, grad_x_ref = ref.backward(X, G)
+    assert rel_err(grad, grad_ref) < 1e-12
+    assert rel_err(grad_x, grad_x_ref) < 1e-12
+    ref1 = reference_of(penalty_net)
+    for center in centers:
+        value, grad = penalty_net.input_gradient_penalty(X, center=center, n_threads=2)
+        value_ref, grad_ref = ref1.input_gradient_penalty(X, center=center)
+        assert value == pytest.approx(value_ref, rel=1e-12)
+        assert rel_err(grad, grad_ref) < 1e-11
+
+
 @pytest.mark.parametrize("hidden,output", [("relu", "identity"), ("tanh", "sigmoid"), ("leaky_relu", "tanh")])
 def test_wide_network_over_several_super_blocks_matches_reference(hidden, output):
     # 1,100 rows: three super-blocks of up to 512, the last one short; layer widths that are
     # no multiple of the product's register tile, and products large enough to be split
     # over threads (by rows for the wide layers, by columns for the narrow ones)
-    X = data(1100, 6)
-    net = make((6, 70, 45, 3), hidden, output, seed=21)
-    ref = reference_of(net)
-    G = data(1100, 3, seed=22)
-    assert_allclose(net.forward(X, n_threads=2), ref.forward(X), rtol=1e-12, atol=1e-14)
-    grad, grad_x = net.backward(X, G, n_threads=2)
-    grad_ref, grad_x_ref = ref.backward(X, G)
-    assert rel_err(grad, grad_ref) < 1e-12
-    assert rel_err(grad_x, grad_x_ref) < 1e-12
-    net1 = make((6, 70, 45, 1), hidden, output, seed=23)
-    ref1 = reference_of(net1)
-    for center in (0.0, 1.0):
-        value, grad = net1.input_gradient_penalty(X, center=center, n_threads=2)
-        value_ref, grad_ref = ref1.input_gradient_penalty(X, center=center)
-        assert value == pytest.approx(value_ref, rel=1e-12)
-        assert rel_err(grad, grad_ref) < 1e-11
+    assert_passes_match_reference(make((6, 70, 45, 3), hidden, output, seed=21),
+                                  make((6, 70, 45, 1), hidden, output, seed=23),
+                                  data(1100, 6), data(1100, 3, seed=22), centers=(0.0, 1.0))
 
 
 def test_products_wider_than_one_packed_block_match_reference():
     # 2,100 inputs: the first layer's weight gradient has more columns than the product
     # kernel packs at a time (2,040), and its forward product a longer inner dimension than
     # one k-block (256)
-    X = data(40, 2100, seed=24)
     net = make((2100, 9, 1), "tanh", "identity", seed=25)
-    ref = reference_of(net)
-    G = data(40, 1, seed=26)
-    assert_allclose(net.forward(X, n_threads=2), ref.forward(X), rtol=1e-12, atol=1e-13)
-    grad, grad_x = net.backward(X, G, n_threads=2)
-    grad_ref, grad_x_ref = ref.backward(X, G)
-    assert rel_err(grad, grad_ref) < 1e-12
-    assert rel_err(grad_x, grad_x_ref) < 1e-12
-    value, grad = net.input_gradient_penalty(X, center=1.0, n_threads=2)
-    value_ref, grad_ref = ref.input_gradient_penalty(X, center=1.0)
-    assert value == pytest.approx(value_ref, rel=1e-12)
-    assert rel_err(grad, grad_ref) < 1e-11
+    assert_passes_match_reference(net, net, data(40, 2100, seed=24), data(40, 1, seed=26), centers=(1.0,))
 
 
 @pytest.mark.parametrize("hidden,output", PAIRS)

@@ -106,8 +106,6 @@ using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 template <class T>
 using MapM = Eigen::Map<Mat<T>>;
 template <class T>
-using MapCM = Eigen::Map<const Mat<T>>;
-template <class T>
 using MapV = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 template <class T>
 using MapCV = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
@@ -126,36 +124,6 @@ void act_forward(Act a, T slope, const MapM<T>& Z, MapM<T>& A) {
         case Act::LeakyRelu: A = Z.unaryExpr([slope](T z) { return z > T(0) ? z : slope * z; }); break;
         case Act::Tanh: A.array() = Z.array().tanh(); break;
         case Act::Sigmoid: A.array() = Z.array().logistic(); break;
-    }
-}
-
-// G := G * phi'(Z)   (G is the gradient of A on entry and of Z on exit)
-template <class T>
-void act_backward_inplace(Act a, T slope, const MapM<T>& Z, const MapM<T>& A, MapM<T>& G) {
-    switch (a) {
-        case Act::Identity: break;
-        case Act::Relu: G.array() = (Z.array() > T(0)).select(G.array(), T(0)); break;
-        case Act::LeakyRelu: G = G.binaryExpr(Z, [slope](T g, T z) { return z > T(0) ? g : slope * g; }); break;
-        case Act::Tanh: G.array() *= T(1) - A.array().square(); break;
-        case Act::Sigmoid: G.array() *= A.array() * (T(1) - A.array()); break;
-    }
-}
-
-// D1 := phi'(Z), and D2 := phi''(Z) for curved activations (D2 may be null otherwise)
-template <class T>
-void act_derivatives(Act a, T slope, const MapM<T>& Z, const MapM<T>& A, MapM<T>& D1, MapM<T>* D2) {
-    switch (a) {
-        case Act::Identity: D1.setOnes(); break;
-        case Act::Relu: D1.array() = (Z.array() > T(0)).template cast<T>(); break;
-        case Act::LeakyRelu: D1 = Z.unaryExpr([slope](T z) { return z > T(0) ? T(1) : slope; }); break;
-        case Act::Tanh:
-            D1.array() = T(1) - A.array().square();
-            D2->array() = T(-2) * A.array() * D1.array();
-            break;
-        case Act::Sigmoid:
-            D1.array() = A.array() * (T(1) - A.array());
-            D2->array() = D1.array() * (T(1) - T(2) * A.array());
-            break;
     }
 }
 
