@@ -181,6 +181,8 @@ constexpr double kMinParallelWork = 1 << 17;
 // Elementwise passes over fewer values than this run on the calling thread alone (waking
 // the other threads costs about as much as they would save).
 constexpr double kMinParallelCols = 1 << 18;
+// Products whose op(A) has at most this many values are split by columns when they can be.
+constexpr double kSmallOperand = 1 << 18;
 
 // The threads of one call and their pack buffers (one per part of a split product).
 template <class T>
@@ -201,7 +203,10 @@ void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_r
     long parts = 1, step = 0;
     bool by_rows = true;
     if (par.nt > 1 && (double)m * (double)n * (double)std::max<long>(k, 1) >= kMinParallelWork) {
-        if (m >= 2 * mr * par.nt) {
+        // columns first when op(A) is small (every part packs all of it): a batch's columns then
+        // stay with one thread from one layer's product to the next
+        const bool cols_first = (double)m * (double)k <= kSmallOperand && n >= 2 * nr * par.nt;
+        if (!cols_first && m >= 2 * mr * par.nt) {
             step = ceil_div(ceil_div(m, par.nt), mr) * mr;
             parts = ceil_div(m, step);
         } else if (n >= 2 * nr * par.nt) {
