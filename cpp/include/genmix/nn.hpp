@@ -183,6 +183,9 @@ constexpr double kMinParallelWork = 1 << 17;
 constexpr double kMinParallelCols = 1 << 18;
 // Products whose op(A) has at most this many values are split by columns when they can be.
 constexpr double kSmallOperand = 1 << 18;
+// Weight gradients of at most this many values, over samples a column-first split left on
+// two threads, are summed per half of the samples (see Net::weight_grad).
+constexpr double kSmallOutput = 1 << 16;
 
 // The threads of one call and their pack buffers (one per part of a split product).
 template <class T>
@@ -322,6 +325,7 @@ struct Tape {
     std::vector<long> shape;                     // layer sizes and activations it was sized for
     std::vector<Mat<T>> Z, A, D1, D2, Tl, S;     // per layer, n_out(l) x cap
     Mat<T> g0, g1, v;                            // max_width x cap work panels; d_in x cap
+    Vec<T> wpart;                                // two halves' weight gradients (Net::weight_grad)
 
     // Sizes the buffers for super-blocks of up to B samples of network s (and for its
     // penalty). Cheap when nothing changes; a tape may be reused for another network.
@@ -373,7 +377,7 @@ struct Workspace {
 
     Par<T> par(int n_threads) {
         const int nt = std::max(1, resolve_threads(n_threads));
-        if ((int)packs.size() < nt) packs.resize(nt);
+        if ((int)packs.size() < std::max(nt, 2)) packs.resize(std::max(nt, 2));  // weight_grad's halves need two
         return Par<T>{nt, &packs};
     }
 };
@@ -392,10 +396,39 @@ struct Net {
 
     const T* a_in(Tape<T>& tp, const T* X, int l) const { return l == 0 ? X : tp.a(s, l - 1); }
 
+    // Small layers over many samples: the weight gradient is summed per half of the samples.
+    static bool split_samples(long no, long ni, long B) {
+        return (double)no * (double)B <= kSmallOperand && (double)no * (double)ni <= kSmallOutput &&
+               B >= 4 * gemm::kNr;
+    }
+
     // grad_W(l) (+)= D A_in^T and grad_b(l) (+)= row sums of D, D = (n_out x B) panel.
-    void weight_grad(int l, const T* D, const T* Ain, long B, T* grad, bool accumulate, const Par<T>& par) const {
+    void weight_grad(int l, const T* D, const T* Ain, long B, T* grad, bool accumulate, Tape<T>& tp,
+                     const Par<T>& par) const {
         const long no = s.n_out(l), ni = s.n_in(l);
         T* gb = grad + s.b_off[l];
+        if (split_samples(no, ni, B)) {
+            // two fixed halves of the samples (where a column-first split leaves them on two
+            // threads), summed separately and then added in order: any thread count, same bits
+            const long h = ceil_div(ceil_div(B, 2), gemm::kNr) * gemm::kNr, size = no * (ni + 1);
+            if (tp.wpart.size() < 2 * size) tp.wpart.resize(2 * size);
+            parallel_for(2, par.nt, [&](long t) {
+                const long c0 = t == 0 ? 0 : h, c1 = t == 0 ? h : B;
+                T* P = tp.wpart.data() + t * size;  // no x ni, then the bias part (no)
+                gemm::product<T>(no, ni, c1 - c0, D + c0 * no, 1, no, Ain + c0 * ni, ni, 1, P, no, false,
+                                 (*par.packs)[t], no <= gemm::kTinyRows);
+                T* pb = P + no * ni;
+                std::fill(pb, pb + no, T(0));
+                for (long j = c0; j < c1; ++j)
+                    for (long i = 0; i < no; ++i) pb[i] += D[i + j * no];
+            });
+            const T* P0 = tp.wpart.data();
+            const T* P1 = P0 + size;
+            T* gw = grad + s.w_off[l];
+            for (long e = 0; e < no * ni; ++e) gw[e] = ((accumulate ? gw[e] : T(0)) + P0[e]) + P1[e];
+            for (long i = 0; i < no; ++i) gb[i] = ((accumulate ? gb[i] : T(0)) + P0[no * ni + i]) + P1[no * ni + i];
+            return;
+        }
         par_product<T>(par, no, ni, B, D, 1, no, Ain, ni, 1, grad + s.w_off[l], no, accumulate,
                        [&](long i0, long i1, long j0, long) {
                            if (j0 != 0) return;  // the part holding column 0 owns the bias rows
@@ -449,7 +482,7 @@ struct Net {
         }
         for (int l = L - 1; l >= 0; --l) {
             const long no = s.n_out(l), ni = s.n_in(l);
-            if (grad) weight_grad(l, cur, a_in(tp, X, l), B, grad, accumulate, par);
+            if (grad) weight_grad(l, cur, a_in(tp, X, l), B, grad, accumulate, tp, par);
             if (l > 0) {
                 const Act below = s.act(l - 1);
                 T* Zb = tp.z(l - 1);
@@ -581,7 +614,7 @@ struct Net {
                     cur[e] = u;
                 }
             });
-            weight_grad(l, cur, a_in(tp, X, l), B, grad, true, par);
+            weight_grad(l, cur, a_in(tp, X, l), B, grad, true, tp, par);
             if (l > 0) {
                 par_product<T>(par, ni, B, no, p + s.w_off[l], no, 1, cur, 1, no, nxt, ni, false);
                 std::swap(cur, nxt);
