@@ -259,7 +259,7 @@ struct Trainer {
 
     // ||x||, in double: fixed slices (whose sums do not depend on the thread count) over threads.
     double norm(const nn::Vec<T>& x) {
-        constexpr long kSlice = 1L << 15;
+        constexpr long kSlice = 1L << 13;
         const long n = x.size(), n_slices = (n + kSlice - 1) / kSlice;
         slice_sums.assign((std::size_t)n_slices, 0.0);
         parallel_for(n_slices, c.n_threads, [&](long si) {
@@ -336,7 +336,7 @@ struct Trainer {
 template <class T>
 void optimizer_step(const Config& c, double lr, long n, const T* p, const T* grad, const T* m, const T* v, T* p_out,
                     T* m_out, T* v_out, std::int64_t& t) {
-    constexpr long kSlice = 1L << 15;
+    constexpr long kSlice = 1L << 13;
     t += 1;
     const bool adam = c.optim == Optim::Adam;
     const T b1 = (T)c.beta1, b2 = (T)c.beta2;

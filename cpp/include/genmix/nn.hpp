@@ -177,7 +177,7 @@ void init_params(const Spec& s, Init init, std::uint64_t seed, T* params) {
 // Samples per super-block: the width of every product, and of the tape.
 constexpr long kSuperRows = 512;
 // Products smaller than this (multiply-adds) run on the calling thread alone.
-constexpr double kMinParallelWork = 1 << 17;
+constexpr double kMinParallelWork = 1 << 16;
 // Elementwise passes over fewer values than this run on the calling thread alone (waking
 // the other threads costs about as much as they would save).
 constexpr double kMinParallelCols = 1 << 18;
