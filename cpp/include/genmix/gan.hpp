@@ -236,6 +236,10 @@ void d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen
 }
 
 // All buffers of a training loop.
+// Elementwise work over a parameter vector (optimizer updates, gradient norms) goes in fixed
+// slices of this many values, spread over threads; the slices, not the threads, fix the bits.
+constexpr long kElementwiseSlice = 1L << 13;
+
 template <class T>
 struct Trainer {
     const Config& c;
@@ -259,11 +263,10 @@ struct Trainer {
 
     // ||x||, in double: fixed slices (whose sums do not depend on the thread count) over threads.
     double norm(const nn::Vec<T>& x) {
-        constexpr long kSlice = 1L << 13;
-        const long n = x.size(), n_slices = (n + kSlice - 1) / kSlice;
+        const long n = x.size(), n_slices = (n + kElementwiseSlice - 1) / kElementwiseSlice;
         slice_sums.assign((std::size_t)n_slices, 0.0);
         parallel_for(n_slices, c.n_threads, [&](long si) {
-            const long lo = si * kSlice, len = std::min(n, lo + kSlice) - lo;
+            const long lo = si * kElementwiseSlice, len = std::min(n, lo + kElementwiseSlice) - lo;
             double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // eight chains, combined in a fixed order
             const T* v = x.data() + lo;
             long i = 0;
@@ -331,19 +334,18 @@ struct Trainer {
 
 // One optimizer update of n parameters: reads (p, m, v), writes (p_out, m_out, v_out),
 // which may be the same buffers. Elementwise, in fixed slices spread over threads (each
-// slice starts at a multiple of kSlice, so Eigen vectorises every element the same way
+// slice starts at a multiple of kElementwiseSlice, so Eigen vectorises every element the same way
 // whatever the thread count).
 template <class T>
 void optimizer_step(const Config& c, double lr, long n, const T* p, const T* grad, const T* m, const T* v, T* p_out,
                     T* m_out, T* v_out, std::int64_t& t) {
-    constexpr long kSlice = 1L << 13;
     t += 1;
     const bool adam = c.optim == Optim::Adam;
     const T b1 = (T)c.beta1, b2 = (T)c.beta2;
     const double bc1 = 1.0 - std::pow(c.beta1, (double)t), bc2 = 1.0 - std::pow(c.beta2, (double)t);
     const T step = (T)(lr / bc1), inv_sqrt_bc2 = (T)(1.0 / std::sqrt(bc2)), e = (T)c.adam_eps;
-    parallel_for((n + kSlice - 1) / kSlice, c.n_threads, [&](long si) {
-        const long lo = si * kSlice, len = std::min(n, lo + kSlice) - lo;
+    parallel_for((n + kElementwiseSlice - 1) / kElementwiseSlice, c.n_threads, [&](long si) {
+        const long lo = si * kElementwiseSlice, len = std::min(n, lo + kElementwiseSlice) - lo;
         nn::MapCV<T> P(p + lo, len), M(m + lo, len), Gr(grad + lo, len);
         nn::MapV<T> Po(p_out + lo, len), Mo(m_out + lo, len);
         if (adam) {
