@@ -212,7 +212,9 @@ def _all_results(net, X, G, n_threads):
     out = [net.forward(X, n_threads=n_threads)]
     out += list(net.backward(X, G, n_threads=n_threads))
     value, grad = net.input_gradient_penalty(X, center=1.0, n_threads=n_threads)
-    return out + [np.array(value), grad]
+    # with a loss on the same rows (for piecewise-linear networks, a separate code path)
+    _, fused = net.input_gradient_penalty(X, center=0.0, grad_output=G, n_threads=n_threads)
+    return out + [np.array(value), grad, fused]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

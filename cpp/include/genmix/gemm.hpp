@@ -43,10 +43,21 @@ constexpr long kKc = 256;          // inner-dimension block (a micro-panel of A 
 constexpr long kMc = 144;          // rows of A packed at a time (stays in L2)
 constexpr long kNc = 2040;         // columns of B packed at a time
 
+template <class T>
+using AlignedVec = std::vector<T, Eigen::aligned_allocator<T>>;
+
+// v's storage with room for at least n values. Grows only: shrinking and growing again
+// would zero-fill the buffer in every product.
+template <class T>
+T* room_for(AlignedVec<T>& v, long n) {
+    if ((long)v.size() < n) v.resize((std::size_t)n);
+    return v.data();
+}
+
 // Pack buffers, reused between calls; one per thread.
 template <class T>
 struct PackBuffers {
-    std::vector<T, Eigen::aligned_allocator<T>> a, b;
+    AlignedVec<T> a, b;
 };
 
 namespace detail {
@@ -168,10 +179,9 @@ namespace detail {
 // done) for other layouts.
 template <class T>
 bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
-                  long ldc, bool accumulate, std::vector<T, Eigen::aligned_allocator<T>>& tmp) {
+                  long ldc, bool accumulate, AlignedVec<T>& tmp) {
     if (b_cs == 1) {
-        tmp.resize((std::size_t)n);
-        T* c = tmp.data();
+        T* c = room_for(tmp, n);
         for (long i = 0; i < m; ++i) {
             for (long j = 0; j < n; ++j) c[j] = accumulate ? C[i + j * ldc] : T(0);
             for (long p = 0; p < k; ++p) {
@@ -184,8 +194,7 @@ bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, cons
         return true;
     }
     if (b_rs == 1) {
-        tmp.resize((std::size_t)k);
-        T* a = tmp.data();
+        T* a = room_for(tmp, k);
         for (long i = 0; i < m; ++i) {
             for (long p = 0; p < k; ++p) a[p] = A[i * a_rs + p * a_cs];
             using namespace Eigen::internal;
@@ -227,8 +236,8 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
     const long nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
     const long mc_max = std::min(kMc, (m + mr - 1) / mr * mr);
     const long kc_max = std::min(kKc, k);
-    buf.b.resize((std::size_t)(kc_max * nc_max));
-    buf.a.resize((std::size_t)(kc_max * mc_max));
+    T* b_pack = room_for(buf.b, kc_max * nc_max);
+    T* a_pack = room_for(buf.a, kc_max * mc_max);
     alignas(64) T edge[kMr<T> * kNr] = {};
     // B with contiguous columns is read in place (only a last, narrower column tile is packed)
     // (not when the column stride is a multiple of 4 KiB: the six columns would then compete
@@ -241,21 +250,21 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
             const bool load_c = accumulate || pc > 0;
             const T* bsrc = B + pc * b_rs + jc * b_cs;
             if (!direct_b) {
-                detail::pack_b(bsrc, b_rs, b_cs, kc, nc, buf.b.data());
+                detail::pack_b(bsrc, b_rs, b_cs, kc, nc, b_pack);
             } else if (nc % kNr != 0) {
                 const long j_edge = nc / kNr * kNr;
-                detail::pack_b(bsrc + j_edge * b_cs, b_rs, b_cs, kc, nc - j_edge, buf.b.data() + j_edge * kc);
+                detail::pack_b(bsrc + j_edge * b_cs, b_rs, b_cs, kc, nc - j_edge, b_pack + j_edge * kc);
             }
             for (long ic = 0; ic < m; ic += kMc) {
                 const long mc = std::min(kMc, m - ic);
-                detail::pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, buf.a.data());
+                detail::pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_pack);
                 for (long jr = 0; jr < nc; jr += kNr) {
                     const long cols = std::min<long>(kNr, nc - jr);
                     const bool in_place = direct_b && cols == kNr;
-                    const T* bp = in_place ? bsrc + jr * b_cs : buf.b.data() + jr * kc;
+                    const T* bp = in_place ? bsrc + jr * b_cs : b_pack + jr * kc;
                     for (long ir = 0; ir < mc; ir += mr) {
                         const long rows = std::min<long>(mr, mc - ir);
-                        const T* ap = buf.a.data() + ir * kc;
+                        const T* ap = a_pack + ir * kc;
                         T* c = C + (ic + ir) + (jc + jr) * ldc;
                         if (rows == mr && cols == kNr) {
                             if (in_place) detail::micro_kernel<T, true>(kc, ap, bp, b_cs, c, ldc, load_c);

@@ -568,22 +568,41 @@ struct Net {
         }
         // upward: the backward pass of the backward pass
         //   Tbar(l) = W(l) Sbar_in(l);  dW(l) += T(l) Sbar_in(l)^T;  Q(l) = D2 * S * Tbar;  Sbar(l) = D1 * Tbar
+        // With piecewise-linear activations only, the loss term's downward pass is the input
+        // backward pass scaled per sample (U(l) = G * T(l), column by column), so its weight
+        // gradient joins the upward one: dW(l) += T(l) (Sbar_in(l) + A_in(l) diag(G))^T,
+        // db(l) += T(l) G, and no downward pass is run.
+        bool all_linear = true;
+        for (int l = 0; l < L; ++l) all_linear = all_linear && piecewise_linear(s.act(l));
+        const bool fused = G && all_linear;
         int top_curved = -1;  // highest layer whose Q is nonzero
         T* sbar = V;
         T* tbar = tp.g0.data();
         T* spare = tp.g1.data();
         for (int l = 0; l < L; ++l) {
             const long no = s.n_out(l), ni = s.n_in(l);
-            par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, sbar, 1, ni, tbar, no, false);
-            par_product<T>(par, no, ni, B, tp.Tl[l].data(), 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate);
             const bool curved = !piecewise_linear(s.act(l));
             if (curved) top_curved = l;
             const bool next = l + 1 < L;
+            if (next || curved) par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, sbar, 1, ni, tbar, no, false);
+            if (fused) {
+                const T* Ain = a_in(tp, X, l);
+                T* sb = sbar;
+                par_cols(par, B, ni, [&](long j0, long j1) {
+                    for (long j = j0; j < j1; ++j)
+                        for (long r = 0; r < ni; ++r) sb[j * ni + r] = std::fma(Ain[j * ni + r], G[j], sb[j * ni + r]);
+                });
+                const T* Tl = tp.Tl[l].data();
+                T* gb = grad + s.b_off[l];
+                for (long j = 0; j < B; ++j)
+                    for (long i = 0; i < no; ++i) gb[i] = std::fma(Tl[i + j * no], G[j], gb[i]);
+            }
+            par_product<T>(par, no, ni, B, tp.Tl[l].data(), 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate);
             T* Q = curved ? tp.D2[l].data() : nullptr;
             const T* Sl = tp.S[l].data();
             const T* D1 = tp.D1[l].data();
             T* Tb = tbar;
-            par_cols(par, B, no, [&](long j0, long j1) {
+            if (curved || next) par_cols(par, B, no, [&](long j0, long j1) {
                 for (long e = j0 * no; e < j1 * no; ++e) {
                     if (curved) Q[e] *= Sl[e] * Tb[e];  // Q(l), stored over D2(l)
                     if (next) Tb[e] *= D1[e];           // Sbar(l), written over Tbar
@@ -595,7 +614,7 @@ struct Net {
                 tbar = old;
             }
         }
-        const int top = G ? L - 1 : top_curved;
+        const int top = G && !fused ? L - 1 : top_curved;
         if (top < 0) return total;
         // downward: Q (and G) through the forward pass:  U(l) = Q(l) + D1(l) * W(l+1)^T U(l+1)
         T* cur = tp.g0.data();
