@@ -220,16 +220,17 @@ def _all_results(net, X, G, n_threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hidden,output", [("relu", "identity"), ("tanh", "sigmoid"), ("leaky_relu", "tanh")])
 def test_thread_count_invariance(dtype, hidden, output):
-    # four super-blocks; 2 and 3 threads split the 256-wide products by rows at different
-    # places, and the 1-wide output layer's products by columns
-    net = make((5, 256, 256, 1), hidden, output, seed=9, dtype=dtype)
-    X = data(2048, 5, dtype=dtype)
-    G = data(2048, 1, seed=10, dtype=dtype)
+    # three super-blocks of a network too wide for the two-halves passes: 2 and 3 threads split
+    # the wide products by rows at different places, and the 1-wide output layer's by columns
+    net = make((5, 520, 300, 1), hidden, output, seed=9, dtype=dtype)
+    X = data(1100, 5, dtype=dtype)
+    G = data(1100, 1, seed=10, dtype=dtype)
     one = _all_results(net, X, G, 1)
     for nt in (2, 2, 3):
         for a, b in zip(one, _all_results(net, X, G, nt)):
             assert_array_equal(a, b)
-    # layer widths that are no multiple of the register tile: row splits end in edge tiles
+    # a small network (each super-block as two halves, one per thread) with layer widths that
+    # are no multiple of the register tile, and a last super-block of 276 rows
     net = make((7, 100, 37, 1), hidden, output, seed=19, dtype=dtype)
     X = data(1300, 7, dtype=dtype)
     G = data(1300, 1, seed=20, dtype=dtype)

@@ -9,8 +9,11 @@ configuration. Layer ``l`` computes ``Z = A @ W + b``, ``A = phi(Z)`` with ``W``
 Batches go through in super-blocks of 512 rows, one after the other; the matrix products of
 a super-block are split over threads by rows or columns of their results, and the core's own
 product kernel sums every element in one fixed order however it is split, so every result
-is bit-identical for any ``n_threads``. The plain-NumPy twin of this class, used as the test
-oracle, is :class:`genmix.reference.ReferenceMLP`.
+is bit-identical for any ``n_threads``. Small networks (every weight matrix of at most 65,536
+values, layers at most 512 wide) take a super-block as two fixed halves instead, each half a
+whole pass on one thread, and add the halves' gradients in a fixed order: the same bits for
+any ``n_threads`` again, but such a pass uses at most two threads. The plain-NumPy twin of
+this class, used as the test oracle, is :class:`genmix.reference.ReferenceMLP`.
 """
 
 from __future__ import annotations

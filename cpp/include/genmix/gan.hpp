@@ -199,56 +199,71 @@ inline double d_stat(Loss loss, double f) {
 
 // ---------------------------------------------------------------------------------------
 
-// One pass of the discriminator over n rows X: the loss of `role` (mean over the rows),
-// optionally with (pen_scale) * mean (||grad_x f|| - center)^2. grad (D's n_params,
-// overwritten, or added to when accumulate; null: no parameter gradient) gets the gradient of that; dX (optional)
-// gets the input gradient of the loss term (not with a penalty). stats[0] = sum of l,
-// stats[1] = sum of the D statistic, stats[2] = sum of (||grad_x f|| - c)^2.
+// The discriminator on B rows X (a super-block, or one half of one): forward, the loss of
+// `role` per row (loss_rows, stat_rows get each row's loss and D statistic, gout its dl/df / n
+// for a batch of n), then the backward pass into grad (overwritten, or added to when
+// accumulate; null: none) and dX (optional: the input gradient of the loss, not with a
+// penalty), or with `pen` the penalty's pass for (pen_scale / n) * sum (||grad_x f|| - center)^2
+// plus the loss. Returns the sum of (||grad_x f|| - center)^2 over the rows (0 without pen).
 template <class T>
-void d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen, T center, T pen_scale, T* grad,
-            bool accumulate, T* dX, double* stats, nn::Workspace<T>& ws) {
-    const nn::Spec& s = c.D;
-    const nn::Net<T> net{s, d};
-    const nn::Par<T> par = ws.par(c.n_threads);
-    const long dim = s.d_in();
+double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, long B, long n, Role role, bool pen, T center,
+              T pen_scale, T* grad, bool accumulate, T* dX, double* loss_rows, double* stat_rows, T* gout,
+              nn::Tape<T>& tp, const nn::Par<T>& par) {
     const T inv_n = T(1) / (T)n;
-    stats[0] = stats[1] = stats[2] = 0;
-    ws.tp.reserve(s, std::min(n, nn::kSuperRows), pen);
-    if (ws.gout.size() < nn::kSuperRows) ws.gout.resize(nn::kSuperRows);
+    const T* f = net.forward(X, B, tp, par);
+    for (long i = 0; i < B; ++i) {
+        const double fi = (double)f[i];
+        double l, dl;
+        row_loss(c.loss, role, fi, l, dl);
+        loss_rows[i] = l;
+        stat_rows[i] = d_stat(c.loss, fi);
+        gout[i] = (T)dl * inv_n;
+    }
+    if (pen)
+        return net.penalty(X, role == Role::None ? nullptr : gout, B, center, pen_scale * inv_n, tp, grad, accumulate,
+                           par);
+    if (grad || dX) net.backward(X, gout, B, tp, grad, accumulate, dX, par);
+    return 0.0;
+}
+
+// discriminate_rows over a batch of n rows, in super-blocks on all threads; returns the penalty's sum.
+template <class T>
+double d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen, T center, T pen_scale, T* grad,
+              bool accumulate, T* dX, double* loss_rows, double* stat_rows, nn::Workspace<T>& ws) {
+    const nn::Net<T> net{c.D, d};
+    const nn::Par<T> par = ws.par(c.n_threads);
+    const long dim = c.dim();
+    if (ws.gout.size() < n) ws.gout.resize(n);
+    ws.tp.reserve(c.D, std::min(n, nn::kSuperRows), pen);
+    double pen_sum = 0;
     nn::for_superblocks(n, nullptr, [&](long r0, long B) {
-        const T* Xb = X + r0 * dim;
-        const T* f = net.forward(Xb, B, ws.tp, par);
-        for (long i = 0; i < B; ++i) {
-            const double fi = (double)f[i];
-            double l, dl;
-            row_loss(c.loss, role, fi, l, dl);
-            stats[0] += l;
-            stats[1] += d_stat(c.loss, fi);
-            ws.gout[i] = (T)dl * inv_n;
-        }
-        if (pen) {
-            stats[2] += net.penalty(Xb, role == Role::None ? nullptr : ws.gout.data(), B, center, pen_scale * inv_n,
-                                    ws.tp, grad, accumulate || r0 > 0, par);
-        } else if (grad || dX) {
-            net.backward(Xb, ws.gout.data(), B, ws.tp, grad, accumulate || r0 > 0, dX ? dX + r0 * dim : nullptr, par);
-        }
+        pen_sum += discriminate_rows<T>(c, net, X + r0 * dim, B, n, role, pen, center, pen_scale, grad, accumulate || r0 > 0,
+                             dX ? dX + r0 * dim : nullptr, loss_rows + r0, stat_rows + r0, ws.gout.data() + r0, ws.tp,
+                             par);
     });
+    return pen_sum;
+}
+
+inline double sum_in_order(const std::vector<double>& v, long lo, long hi) {
+    double s = 0;
+    for (long i = lo; i < hi; ++i) s += v[i];
+    return s;
 }
 
 // All buffers of a training loop.
-// Elementwise work over a parameter vector (optimizer updates, gradient norms) goes in fixed
-// slices of this many values, spread over threads; the slices, not the threads, fix the bits.
-constexpr long kElementwiseSlice = 1L << 13;
-
 template <class T>
 struct Trainer {
     const Config& c;
+    // small networks at a batch of one super-block: each step's passes run as the batch's
+    // two halves, a whole half per thread (nn::for_halves)
+    const bool halves;
     std::vector<long> idx;
     nn::Vec<T> real, z, eps, fake, interp, dX, gd, gg;
-    std::vector<double> slice_sums;
+    std::vector<double> slice_sums, loss_rows, stat_rows;  // per row: real, fake, interpolates
     nn::Workspace<T> dws, gws;
 
-    explicit Trainer(const Config& cfg) : c(cfg) {
+    explicit Trainer(const Config& cfg)
+        : c(cfg), halves(c.batch <= nn::kSuperRows && nn::by_halves(c.D, c.batch) && nn::by_halves(c.G, c.batch)) {
         const long B = c.batch, d = c.dim();
         idx.resize(B);
         real.resize(B * d);
@@ -259,14 +274,21 @@ struct Trainer {
         dX.resize(B * d);
         gd.resize(c.D.n_params);
         gg.resize(c.G.n_params);
+        loss_rows.resize(3 * B);  // real, fake, interpolates
+        stat_rows.resize(3 * B);
+        dws.gout.resize(B);
+        if (halves) {
+            gws.half_grad[0].resize(c.G.n_params);
+            gws.half_grad[1].resize(c.G.n_params);
+        }
     }
 
     // ||x||, in double: fixed slices (whose sums do not depend on the thread count) over threads.
     double norm(const nn::Vec<T>& x) {
-        const long n = x.size(), n_slices = (n + kElementwiseSlice - 1) / kElementwiseSlice;
+        const long n = x.size(), n_slices = (n + nn::kElementwiseSlice - 1) / nn::kElementwiseSlice;
         slice_sums.assign((std::size_t)n_slices, 0.0);
         parallel_for(n_slices, c.n_threads, [&](long si) {
-            const long lo = si * kElementwiseSlice, len = std::min(n, lo + kElementwiseSlice) - lo;
+            const long lo = si * nn::kElementwiseSlice, len = std::min(n, lo + nn::kElementwiseSlice) - lo;
             double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // eight chains, combined in a fixed order
             const T* v = x.data() + lo;
             long i = 0;
@@ -289,52 +311,98 @@ struct Trainer {
 
     void generate(const T* g) { nn::forward<T>(c.G, g, z.data(), c.batch, fake.data(), c.n_threads, nullptr, &gws); }
 
+    void interpolate(long r0, long r1) {
+        const long dim = c.dim();
+        for (long i = r0; i < r1; ++i) {
+            const T e = eps[i];
+            for (long j = 0; j < dim; ++j) interp[i * dim + j] = e * real[i * dim + j] + (T(1) - e) * fake[i * dim + j];
+        }
+    }
+
     // D's gradient (into gd) at (g, d) for the current real / fake / eps buffers;
     // `fake` must hold G(z). Fills stats kDLoss, kPenalty, kDReal, kDFake, kDGradNorm.
+    // The fake (and interpolate) passes add to the real pass's gradient.
     void d_grad(const T* d, double* stats) {
         const long B = c.batch, dim = c.dim();
         const T half_gamma = (T)(0.5 * c.penalty_weight);
-        double sr[3], sf[3], sp[3] = {0, 0, 0};
-        const bool r1 = c.penalty == Penalty::R1, r2 = c.penalty == Penalty::R2;
-        // the fake (and interpolate) passes add to the real pass's gradient
-        d_pass<T>(c, d, real.data(), B, Role::DReal, r1, T(0), half_gamma, gd.data(), false, nullptr, sr, dws);
-        d_pass<T>(c, d, fake.data(), B, Role::DFake, r2, T(0), half_gamma, gd.data(), true, nullptr, sf, dws);
-        double pen = r1 ? sr[2] : r2 ? sf[2] : 0.0;
-        if (c.penalty == Penalty::GP) {
-            for (long i = 0; i < B; ++i) {
-                const T e = eps[i];
-                for (long j = 0; j < dim; ++j)
-                    interp[i * dim + j] = e * real[i * dim + j] + (T(1) - e) * fake[i * dim + j];
+        const bool r1 = c.penalty == Penalty::R1, r2 = c.penalty == Penalty::R2, gp = c.penalty == Penalty::GP;
+        double* lr = loss_rows.data();
+        double* dr = stat_rows.data();
+        double pen = 0;
+        if (halves) {
+            const nn::Net<T> net{c.D, d};
+            double half_pen[2];
+            nn::for_halves(dws, c.D, B, c.penalty != Penalty::None, true, c.n_threads,
+                           [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
+                               const long m = c1 - c0;
+                               T* P = dws.half_grad[h].data();
+                               T* gout = dws.gout.data() + c0;
+                               double p = discriminate_rows<T>(c, net, real.data() + c0 * dim, m, B, Role::DReal, r1, T(0),
+                                                    half_gamma, P, false, nullptr, lr + c0, dr + c0, gout, tp, one);
+                               p += discriminate_rows<T>(c, net, fake.data() + c0 * dim, m, B, Role::DFake, r2, T(0), half_gamma,
+                                              P, true, nullptr, lr + B + c0, dr + B + c0, gout, tp, one);
+                               if (gp) {
+                                   interpolate(c0, c1);
+                                   p += discriminate_rows<T>(c, net, interp.data() + c0 * dim, m, B, Role::None, true, T(1),
+                                                  half_gamma, P, true, nullptr, lr + 2 * B + c0, dr + 2 * B + c0, gout,
+                                                  tp, one);
+                               }
+                               half_pen[h] = p;
+                           });
+            nn::add_halves(dws, c.D.n_params, gd.data(), false, c.n_threads);
+            pen = half_pen[0] + half_pen[1];
+        } else {
+            pen += d_pass<T>(c, d, real.data(), B, Role::DReal, r1, T(0), half_gamma, gd.data(), false, nullptr, lr,
+                             dr, dws);
+            pen += d_pass<T>(c, d, fake.data(), B, Role::DFake, r2, T(0), half_gamma, gd.data(), true, nullptr,
+                             lr + B, dr + B, dws);
+            if (gp) {
+                interpolate(0, B);
+                pen += d_pass<T>(c, d, interp.data(), B, Role::None, true, T(1), half_gamma, gd.data(), true, nullptr,
+                                 lr + 2 * B, dr + 2 * B, dws);
             }
-            d_pass<T>(c, d, interp.data(), B, Role::None, true, T(1), half_gamma, gd.data(), true, nullptr, sp, dws);
-            pen = sp[2];
         }
         pen /= (double)B;
-        stats[kDLoss] = (sr[0] + sf[0]) / (double)B + (c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen);
+        const double l_real = sum_in_order(loss_rows, 0, B), l_fake = sum_in_order(loss_rows, B, 2 * B);
+        stats[kDLoss] = (l_real + l_fake) / (double)B + (c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen);
         stats[kPenalty] = pen;
-        stats[kDReal] = sr[1] / (double)B;
-        stats[kDFake] = sf[1] / (double)B;
+        stats[kDReal] = sum_in_order(stat_rows, 0, B) / (double)B;
+        stats[kDFake] = sum_in_order(stat_rows, B, 2 * B) / (double)B;
         stats[kDGradNorm] = norm(gd);
     }
 
     // G's gradient (into gg) through D at (g, d) for the current z; `fake` must hold G(z),
     // computed by generate(g) with nothing else run on gws since.
     void g_grad(const T* g, const T* d, double* stats) {
-        const long B = c.batch;
-        double sg[3];
-        d_pass<T>(c, d, fake.data(), B, Role::GFake, false, T(0), T(0), nullptr, false, dX.data(), sg, dws);
-        if (B <= nn::kSuperRows)  // gws's tape still holds generate()'s forward pass of this g and z
-            nn::backward_after_forward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, gws);
-        else
-            nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
-        stats[kGLoss] = sg[0] / (double)B;
+        const long B = c.batch, dim = c.dim(), zd = c.latent_dim();
+        double* lr = loss_rows.data();
+        double* dr = stat_rows.data();
+        if (halves) {  // gws's half tapes still hold generate()'s forward pass of this g and z
+            const nn::Net<T> dnet{c.D, d}, gnet{c.G, g};
+            nn::for_halves(dws, c.D, B, false, false, c.n_threads,
+                           [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
+                               const long m = c1 - c0;
+                               discriminate_rows<T>(c, dnet, fake.data() + c0 * dim, m, B, Role::GFake, false, T(0), T(0), nullptr,
+                                         false, dX.data() + c0 * dim, lr + c0, dr + c0, dws.gout.data() + c0, tp, one);
+                               gnet.backward(z.data() + c0 * zd, dX.data() + c0 * dim, m, gws.half_tp[h],
+                                             gws.half_grad[h].data(), false, nullptr, one);
+                           });
+            nn::add_halves(gws, c.G.n_params, gg.data(), false, c.n_threads);
+        } else {
+            d_pass<T>(c, d, fake.data(), B, Role::GFake, false, T(0), T(0), nullptr, false, dX.data(), lr, dr, dws);
+            if (B <= nn::kSuperRows)  // gws's tape still holds generate()'s forward pass of this g and z
+                nn::backward_after_forward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, gws);
+            else
+                nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
+        }
+        stats[kGLoss] = sum_in_order(loss_rows, 0, B) / (double)B;
         stats[kGGradNorm] = norm(gg);
     }
 };
 
 // One optimizer update of n parameters: reads (p, m, v), writes (p_out, m_out, v_out),
 // which may be the same buffers. Elementwise, in fixed slices spread over threads (each
-// slice starts at a multiple of kElementwiseSlice, so Eigen vectorises every element the same way
+// slice starts at a multiple of nn::kElementwiseSlice, so Eigen vectorises every element the same way
 // whatever the thread count).
 template <class T>
 void optimizer_step(const Config& c, double lr, long n, const T* p, const T* grad, const T* m, const T* v, T* p_out,
@@ -344,8 +412,8 @@ void optimizer_step(const Config& c, double lr, long n, const T* p, const T* gra
     const T b1 = (T)c.beta1, b2 = (T)c.beta2;
     const double bc1 = 1.0 - std::pow(c.beta1, (double)t), bc2 = 1.0 - std::pow(c.beta2, (double)t);
     const T step = (T)(lr / bc1), inv_sqrt_bc2 = (T)(1.0 / std::sqrt(bc2)), e = (T)c.adam_eps;
-    parallel_for((n + kElementwiseSlice - 1) / kElementwiseSlice, c.n_threads, [&](long si) {
-        const long lo = si * kElementwiseSlice, len = std::min(n, lo + kElementwiseSlice) - lo;
+    parallel_for((n + nn::kElementwiseSlice - 1) / nn::kElementwiseSlice, c.n_threads, [&](long si) {
+        const long lo = si * nn::kElementwiseSlice, len = std::min(n, lo + nn::kElementwiseSlice) - lo;
         nn::MapCV<T> P(p + lo, len), M(m + lo, len), Gr(grad + lo, len);
         nn::MapV<T> Po(p_out + lo, len), Mo(m_out + lo, len);
         if (adam) {

@@ -19,7 +19,10 @@
 // and gemm.hpp sums every element in one fixed order whatever the split; a gradient keeps
 // adding into the same buffer from one super-block to the next, so each of its elements is
 // one sum in sample order. Elementwise work computes each element by the same expression
-// wherever it falls. So any thread count gives the same bits.
+// wherever it falls. Small networks instead take a super-block as two fixed halves, one
+// whole pass per thread, and add the halves' gradients in order (for_halves); whether a
+// network does is decided by its shape and the super-block's size alone. So any thread
+// count gives the same bits.
 //
 // Double backpropagation. For one sample, with layers l = 0..L-1, A_in(0) = x,
 // A_in(l) = A(l-1), Z(l) = W(l) A_in(l) + b(l), A(l) = phi_l(Z(l)), scalar f = A(L-1):
@@ -187,14 +190,28 @@ constexpr double kSmallOperand = 1 << 18;
 // two threads, are summed per half of the samples (see Net::weight_grad).
 constexpr double kSmallOutput = 1 << 16;
 
+// Elementwise work over a parameter vector (adding gradients, optimizer updates, norms) goes
+// in fixed slices of this many values, spread over threads; the slices, not the threads,
+// fix the bits.
+constexpr long kElementwiseSlice = 1L << 13;
+
 // The threads of one call and their pack buffers (one per part of a split product).
 template <class T>
 struct Par {
     int nt;
-    std::vector<gemm::PackBuffers<T>>* packs;
+    gemm::PackBuffers<T>* packs;  // at least max(nt, 2) of them
+    bool in_part;                 // the call covers one of a super-block's two halves (for_halves)
 };
 
 inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+// Small layers over many samples: the weight gradient is summed per half of the samples
+// (see Net::weight_grad), cut after half_cut(B) samples.
+inline bool sum_per_half(long no, long ni, long B) {
+    return (double)no * (double)B <= kSmallOperand && (double)no * (double)ni <= kSmallOutput &&
+           B >= 4 * gemm::kNr;
+}
+inline long half_cut(long B) { return ceil_div(ceil_div(B, 2), gemm::kNr) * gemm::kNr; }
 
 // C (m x n, ldc) (+)= op(A) op(B) as gemm::product, split over par's threads; then
 // epi(i0, i1, j0, j1) on each part (rows i0..i1, columns j0..j1) by the thread that computed
@@ -220,12 +237,12 @@ void par_product(const Par<T>& par, long m, long n, long k, const T* A, long a_r
     }
     const bool tiny = m <= gemm::kTinyRows;  // decided on the whole product, never on a part
     if (parts <= 1) {
-        gemm::product<T>(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, (*par.packs)[0], tiny);
+        gemm::product<T>(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, par.packs[0], tiny);
         epi(0L, m, 0L, n);
         return;
     }
     parallel_for(parts, par.nt, [&](long t) {
-        gemm::PackBuffers<T>& pb = (*par.packs)[t];
+        gemm::PackBuffers<T>& pb = par.packs[t];
         if (by_rows) {
             const long i0 = t * step, i1 = std::min(m, i0 + step);
             gemm::product<T>(i1 - i0, n, k, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0, ldc, accumulate, pb,
@@ -372,13 +389,15 @@ struct Tape {
 template <class T>
 struct Workspace {
     Tape<T> tp;
+    Tape<T> half_tp[2];    // for_halves: each half's tape
+    Vec<T> half_grad[2];   // and its parameter gradient
     std::vector<gemm::PackBuffers<T>> packs;
     Vec<T> gout;
 
     Par<T> par(int n_threads) {
         const int nt = std::max(1, resolve_threads(n_threads));
-        if ((int)packs.size() < std::max(nt, 2)) packs.resize(std::max(nt, 2));  // weight_grad's halves need two
-        return Par<T>{nt, &packs};
+        if ((int)packs.size() < std::max(nt, 2)) packs.resize(std::max(nt, 2));  // the halves need two
+        return Par<T>{nt, packs.data(), false};
     }
 };
 
@@ -396,27 +415,21 @@ struct Net {
 
     const T* a_in(Tape<T>& tp, const T* X, int l) const { return l == 0 ? X : tp.a(s, l - 1); }
 
-    // Small layers over many samples: the weight gradient is summed per half of the samples.
-    static bool split_samples(long no, long ni, long B) {
-        return (double)no * (double)B <= kSmallOperand && (double)no * (double)ni <= kSmallOutput &&
-               B >= 4 * gemm::kNr;
-    }
-
     // grad_W(l) (+)= D A_in^T and grad_b(l) (+)= row sums of D, D = (n_out x B) panel.
     void weight_grad(int l, const T* D, const T* Ain, long B, T* grad, bool accumulate, Tape<T>& tp,
                      const Par<T>& par) const {
         const long no = s.n_out(l), ni = s.n_in(l);
         T* gb = grad + s.b_off[l];
-        if (split_samples(no, ni, B)) {
+        if (!par.in_part && sum_per_half(no, ni, B)) {
             // two fixed halves of the samples (where a column-first split leaves them on two
             // threads), summed separately and then added in order: any thread count, same bits
-            const long h = ceil_div(ceil_div(B, 2), gemm::kNr) * gemm::kNr, size = no * (ni + 1);
+            const long h = half_cut(B), size = no * (ni + 1);
             if (tp.wpart.size() < 2 * size) tp.wpart.resize(2 * size);
             parallel_for(2, par.nt, [&](long t) {
                 const long c0 = t == 0 ? 0 : h, c1 = t == 0 ? h : B;
                 T* P = tp.wpart.data() + t * size;  // no x ni, then the bias part (no)
                 gemm::product<T>(no, ni, c1 - c0, D + c0 * no, 1, no, Ain + c0 * ni, ni, 1, P, no, false,
-                                 (*par.packs)[t], no <= gemm::kTinyRows);
+                                 par.packs[t], no <= gemm::kTinyRows);
                 T* pb = P + no * ni;
                 std::fill(pb, pb + no, T(0));
                 for (long j = c0; j < c1; ++j)
@@ -644,6 +657,48 @@ struct Net {
 };
 
 // ---------------------------------------------------------------------------------------
+// Small networks. When every layer's weight gradient is summed per half of the samples
+// anyway (sum_per_half), a super-block goes through as its two halves, each half a whole
+// pass on one thread with its own tape, pack buffers and gradient buffer: no
+// synchronisation between layers, and a half's activations stay in one core's cache. The
+// halves' gradients are then added in a fixed order (add_halves), so which thread runs a
+// half changes no bit, and one thread runs both in turn.
+
+inline bool by_halves(const Spec& s, long B) {
+    for (int l = 0; l < s.n_layers(); ++l)
+        if (!sum_per_half(s.n_out(l), s.n_in(l), B)) return false;
+    return true;
+}
+
+// body(half, c0, c1, tape, par) for the halves (samples c0..c1) of a super-block of B samples
+// of network s; half_grad[h] is sized when `grads`.
+template <class T, class Body>
+void for_halves(Workspace<T>& ws, const Spec& s, long B, bool penalty, bool grads, int n_threads, Body&& body) {
+    const long h = half_cut(B);
+    ws.half_tp[0].reserve(s, h, penalty);
+    ws.half_tp[1].reserve(s, B - h, penalty);
+    if (grads)
+        for (Vec<T>& g : ws.half_grad)
+            if (g.size() < s.n_params) g.resize(s.n_params);
+    const Par<T> all = ws.par(n_threads);
+    parallel_for(2, all.nt, [&](long t) {
+        const Par<T> one{1, all.packs + t, true};
+        body((int)t, t == 0 ? 0L : h, t == 0 ? h : B, ws.half_tp[t], one);
+    });
+}
+
+// grad (+)= half_grad[0] + half_grad[1], each element added in that order.
+template <class T>
+void add_halves(const Workspace<T>& ws, long n, T* grad, bool accumulate, int n_threads) {
+    const T* P0 = ws.half_grad[0].data();
+    const T* P1 = ws.half_grad[1].data();
+    parallel_for(ceil_div(n, kElementwiseSlice), n_threads, [&](long si) {
+        const long lo = si * kElementwiseSlice, hi = std::min(n, lo + kElementwiseSlice);
+        for (long e = lo; e < hi; ++e) grad[e] = ((accumulate ? grad[e] : T(0)) + P0[e]) + P1[e];
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // Batch drivers: super-blocks in order, the caller's poll asked between them (at most
 // every 50 ms; a true answer throws Interrupted).
 
@@ -671,10 +726,18 @@ void forward(const Spec& s, const T* params, const T* X, long n, T* out, int n_t
     Workspace<T>& w = ws ? *ws : local;
     const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
-    w.tp.reserve(s, std::min(n, kSuperRows), false);
+    const long din = s.d_in(), dout = s.d_out();
     for_superblocks(n, poll, [&](long r0, long B) {
-        const T* f = net.forward(X + r0 * s.d_in(), B, w.tp, par);
-        std::copy(f, f + B * s.d_out(), out + r0 * s.d_out());
+        if (by_halves(s, B)) {
+            for_halves(w, s, B, false, false, n_threads, [&](int, long c0, long c1, Tape<T>& tp, const Par<T>& one) {
+                const T* f = net.forward(X + (r0 + c0) * din, c1 - c0, tp, one);
+                std::copy(f, f + (c1 - c0) * dout, out + (r0 + c0) * dout);
+            });
+            return;
+        }
+        w.tp.reserve(s, std::min(n, kSuperRows), false);
+        const T* f = net.forward(X + r0 * din, B, w.tp, par);
+        std::copy(f, f + B * dout, out + r0 * dout);
     });
 }
 
@@ -687,12 +750,23 @@ void backward(const Spec& s, const T* params, const T* X, const T* G, long n, T*
     Workspace<T>& w = ws ? *ws : local;
     const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
+    const long din = s.d_in(), dout = s.d_out();
     if (grad && n == 0) std::fill(grad, grad + s.n_params, T(0));
-    w.tp.reserve(s, std::min(n, kSuperRows), false);
     for_superblocks(n, poll, [&](long r0, long B) {
-        net.forward(X + r0 * s.d_in(), B, w.tp, par);
-        net.backward(X + r0 * s.d_in(), G + r0 * s.d_out(), B, w.tp, grad, r0 > 0, dX ? dX + r0 * s.d_in() : nullptr,
-                     par);
+        if (by_halves(s, B)) {
+            for_halves(w, s, B, false, grad != nullptr, n_threads,
+                       [&](int h, long c0, long c1, Tape<T>& tp, const Par<T>& one) {
+                           const T* Xh = X + (r0 + c0) * din;
+                           net.forward(Xh, c1 - c0, tp, one);
+                           net.backward(Xh, G + (r0 + c0) * dout, c1 - c0, tp, grad ? w.half_grad[h].data() : nullptr,
+                                        false, dX ? dX + (r0 + c0) * din : nullptr, one);
+                       });
+            if (grad) add_halves(w, s.n_params, grad, r0 > 0, n_threads);
+            return;
+        }
+        w.tp.reserve(s, std::min(n, kSuperRows), false);
+        net.forward(X + r0 * din, B, w.tp, par);
+        net.backward(X + r0 * din, G + r0 * dout, B, w.tp, grad, r0 > 0, dX ? dX + r0 * din : nullptr, par);
     });
 }
 
@@ -703,6 +777,16 @@ void backward_after_forward(const Spec& s, const T* params, const T* X, const T*
                             int n_threads, Workspace<T>& ws) {
     if (n > kSuperRows) throw std::logic_error("backward_after_forward: the batch spans several super-blocks");
     const Net<T> net{s, params};
+    if (by_halves(s, n)) {
+        const long din = s.d_in(), dout = s.d_out();
+        for_halves(ws, s, n, false, grad != nullptr, n_threads,
+                   [&](int h, long c0, long c1, Tape<T>& tp, const Par<T>& one) {
+                       net.backward(X + c0 * din, G + c0 * dout, c1 - c0, tp, grad ? ws.half_grad[h].data() : nullptr,
+                                    false, dX ? dX + c0 * din : nullptr, one);
+                   });
+        if (grad) add_halves(ws, s.n_params, grad, false, n_threads);
+        return;
+    }
     net.backward(X, G, n, ws.tp, grad, false, dX, ws.par(n_threads));
 }
 
@@ -720,12 +804,26 @@ double input_gradient_penalty(const Spec& s, const T* params, const T* X, long n
     const Par<T> par = w.par(n_threads);
     const Net<T> net{s, params};
     const T weight = scale / (T)n;
+    const long din = s.d_in();
     double total = 0;
     if (n == 0) std::fill(grad, grad + s.n_params, T(0));
-    w.tp.reserve(s, std::min(n, kSuperRows), true);
     for_superblocks(n, poll, [&](long r0, long B) {
-        net.forward(X + r0 * s.d_in(), B, w.tp, par);
-        total += net.penalty(X + r0 * s.d_in(), G ? G + r0 : nullptr, B, center, weight, w.tp, grad, r0 > 0, par);
+        if (by_halves(s, B)) {
+            double half_total[2];
+            for_halves(w, s, B, true, true, n_threads, [&](int h, long c0, long c1, Tape<T>& tp, const Par<T>& one) {
+                const T* Xh = X + (r0 + c0) * din;
+                net.forward(Xh, c1 - c0, tp, one);
+                half_total[h] = net.penalty(Xh, G ? G + r0 + c0 : nullptr, c1 - c0, center, weight, tp,
+                                            w.half_grad[h].data(), false, one);
+            });
+            add_halves(w, s.n_params, grad, r0 > 0, n_threads);
+            total += half_total[0];
+            total += half_total[1];
+            return;
+        }
+        w.tp.reserve(s, std::min(n, kSuperRows), true);
+        net.forward(X + r0 * din, B, w.tp, par);
+        total += net.penalty(X + r0 * din, G ? G + r0 : nullptr, B, center, weight, w.tp, grad, r0 > 0, par);
     });
     return total / (double)n;
 }
