@@ -73,6 +73,10 @@ inline Act parse_activation(const std::string& s) {
 // phi'' is zero everywhere it is defined.
 inline bool piecewise_linear(Act a) { return a == Act::Identity || a == Act::Relu || a == Act::LeakyRelu; }
 
+// The activations A = phi(Z) are written over Z: identity, and relu, whose phi' needs only
+// the sign, the same in A as in Z (half the tape, half the memory traffic).
+inline bool in_place(Act a) { return a == Act::Identity || a == Act::Relu; }
+
 // The architecture: layer sizes, activations, and where each layer sits in the flat buffer.
 struct Spec {
     std::vector<long> sizes;  // d_in, hidden..., d_out
@@ -279,18 +283,17 @@ void par_cols(const Par<T>& par, long n, long rows, F&& fn) {
 // dimension ld. Each element is computed by the same scalar expression wherever it falls.
 
 // Z += b (per row); then A = phi(Z) for a piecewise-linear phi (identity: A untouched
-// unless it is Z itself).
+// unless it is Z itself; relu: written over Z, see in_place).
 template <class T>
 void add_bias_and_activate(Act a, T slope, const T* b, T* Z, T* A, long ld, long i0, long i1, long j0, long j1) {
     for (long j = j0; j < j1; ++j) {
         T* z = Z + j * ld;
         T* y = A + j * ld;
         switch (a) {  // outside the inner loop, which then vectorises
-            case Act::Relu:
+            case Act::Relu:  // in place (A == Z)
                 for (long i = i0; i < i1; ++i) {
                     const T v = z[i] + b[i];
-                    z[i] = v;
-                    y[i] = v > T(0) ? v : T(0);
+                    z[i] = v > T(0) ? v : T(0);
                 }
                 break;
             case Act::LeakyRelu:
@@ -340,7 +343,7 @@ struct Tape {
     long cap = 0;                                // columns allocated
     bool has_penalty = false;                    // D1, D2, Tl, S, v allocated
     std::vector<long> shape;                     // layer sizes and activations it was sized for
-    std::vector<Mat<T>> Z, A, D1, D2, Tl, S;     // per layer, n_out(l) x cap
+    std::vector<Mat<T>> Z, A, D1, D2, Tl, S;     // per layer, n_out(l) x cap (A unless in_place)
     Mat<T> g0, g1, v;                            // max_width x cap work panels; d_in x cap
     Vec<T> wpart;                                // two halves' weight gradients (Net::weight_grad)
 
@@ -363,7 +366,7 @@ struct Tape {
         A.assign(L, Mat<T>());
         for (int l = 0; l < L; ++l) {
             Z[l].resize(s.n_out(l), cap);
-            if (s.act(l) != Act::Identity) A[l].resize(s.n_out(l), cap);
+            if (!in_place(s.act(l))) A[l].resize(s.n_out(l), cap);
         }
         g0.resize(s.max_width(), cap);
         g1.resize(s.max_width(), cap);
@@ -382,7 +385,7 @@ struct Tape {
         }
     }
     T* z(int l) { return Z[l].data(); }
-    T* a(const Spec& s, int l) { return s.act(l) == Act::Identity ? Z[l].data() : A[l].data(); }
+    T* a(const Spec& s, int l) { return in_place(s.act(l)) ? Z[l].data() : A[l].data(); }
 };
 
 // Scratch that outlives one call (a training loop keeps one per network); holds no state.
