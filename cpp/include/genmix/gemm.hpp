@@ -151,9 +151,23 @@ void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
                 out[0] = s0[p], out[1] = s1[p], out[2] = s2[p], out[3] = s3[p], out[4] = s4[p], out[5] = s5[p];
             }
         } else if (b_cs == 1 && cols == kNr) {  // rows contiguous: 6 values per row
+            using namespace Eigen::internal;
+            using P = Packet<T>;
+            constexpr int L = kLanes<T>;
             for (long p = 0; p < kc; ++p, out += kNr) {
                 const T* s = src + p * b_rs;
-                for (int c = 0; c < kNr; ++c) out[c] = s[c];
+                if constexpr (L < kNr) {  // packets side by side, the last one overlapping
+                    for (int o = 0; o < kNr; o += L) {
+                        const int at = std::min(o, kNr - L);
+                        pstoreu(out + at, ploadu<P>(s + at));
+                    }
+                } else if (p + 1 < kc && j + L <= nc) {
+                    // one packet; its last lanes land where row p + 1 goes next (and the load
+                    // stays inside the row's nc values)
+                    pstoreu(out, ploadu<P>(s));
+                } else {
+                    for (int c = 0; c < kNr; ++c) out[c] = s[c];
+                }
             }
         } else {
             for (long p = 0; p < kc; ++p, out += kNr) {
