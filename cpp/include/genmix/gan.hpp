@@ -139,23 +139,42 @@ inline std::uint64_t stream_seed(std::uint64_t seed, std::int64_t step, int sub)
                       (std::uint64_t)sub);
 }
 
+// The stream's part: row indices, latent draws, interpolation weights, in that order. Normal
+// latents are left as their uniforms u (pairs (u1, u2), nz values rounded up to even) for
+// box_muller, which a training step runs per half of the batch; uniform latents go to z.
 template <class T>
-void draw(std::uint64_t seed, std::int64_t step, int sub, long n_rows, long batch, long latent_dim, Latent latent,
-          long* idx, T* z, T* eps) {
+void draw_uniforms(std::uint64_t seed, std::int64_t step, int sub, long n_rows, long batch, long latent_dim,
+                   Latent latent, long* idx, double* u, T* z, T* eps) {
     Xoshiro256 rng(stream_seed(seed, step, sub));
     for (long i = 0; i < batch; ++i) idx[i] = (long)rng.below((std::uint64_t)n_rows);
     const long nz = batch * latent_dim;
     if (latent == Latent::Normal) {
         for (long i = 0; i < nz; i += 2) {
-            const double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
-            const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586476925286766559 * u2;
-            z[i] = (T)(r * std::cos(t));
-            if (i + 1 < nz) z[i + 1] = (T)(r * std::sin(t));
+            u[i] = 1.0 - rng.uniform();
+            u[i + 1] = rng.uniform();
         }
     } else {
         for (long i = 0; i < nz; ++i) z[i] = (T)(2.0 * rng.uniform() - 1.0);
     }
     for (long i = 0; i < batch; ++i) eps[i] = (T)rng.uniform();
+}
+
+// Standard normals z[lo..hi) (lo even; hi may end in half a pair) from draw_uniforms' u.
+template <class T>
+void box_muller(const double* u, long lo, long hi, T* z) {
+    for (long i = lo; i < hi; i += 2) {
+        const double r = std::sqrt(-2.0 * std::log(u[i])), t = 6.283185307179586476925286766559 * u[i + 1];
+        z[i] = (T)(r * std::cos(t));
+        if (i + 1 < hi) z[i + 1] = (T)(r * std::sin(t));
+    }
+}
+
+template <class T>
+void draw(std::uint64_t seed, std::int64_t step, int sub, long n_rows, long batch, long latent_dim, Latent latent,
+          long* idx, T* z, T* eps) {
+    std::vector<double> u(latent == Latent::Normal ? (std::size_t)((batch * latent_dim + 1) / 2 * 2) : 0);
+    draw_uniforms<T>(seed, step, sub, n_rows, batch, latent_dim, latent, idx, u.data(), z, eps);
+    if (latent == Latent::Normal) box_muller<T>(u.data(), 0, batch * latent_dim, z);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -258,6 +277,8 @@ struct Trainer {
     // two halves, a whole half per thread (nn::for_halves)
     const bool halves;
     std::vector<long> idx;
+    std::vector<double> u;  // the latent draws' uniforms, until generate() turns them into z
+    bool z_pending = false;
     nn::Vec<T> real, z, eps, fake, interp, dX, gd, gg;
     std::vector<double> slice_sums, loss_rows, stat_rows;  // per row: real, fake, interpolates
     nn::Workspace<T> dws, gws;
@@ -266,6 +287,7 @@ struct Trainer {
         : c(cfg), halves(c.batch <= nn::kSuperRows && nn::by_halves(c.D, c.batch) && nn::by_halves(c.G, c.batch)) {
         const long B = c.batch, d = c.dim();
         idx.resize(B);
+        u.resize((std::size_t)((B * c.latent_dim() + 1) / 2 * 2));
         real.resize(B * d);
         z.resize(B * c.latent_dim());
         eps.resize(B);
@@ -309,7 +331,30 @@ struct Trainer {
         (void)n_rows;
     }
 
-    void generate(const T* g) { nn::forward<T>(c.G, g, z.data(), c.batch, fake.data(), c.n_threads, nullptr, &gws); }
+    // The random draws of (step, sub-step) from `seed`; z is completed by generate().
+    void draw_step(std::uint64_t seed, std::int64_t step, int sub, long n_rows) {
+        draw_uniforms<T>(seed, step, sub, n_rows, c.batch, c.latent_dim(), c.latent, idx.data(), u.data(), z.data(),
+                         eps.data());
+        z_pending = c.latent == Latent::Normal;
+    }
+
+    // fake = G(z), after finishing z's draws (per half of the batch with the halves' passes)
+    void generate(const T* g) {
+        const long B = c.batch, zd = c.latent_dim(), d = c.dim();
+        if (halves) {
+            const nn::Net<T> net{c.G, g};
+            nn::for_halves(gws, c.G, B, false, false, c.n_threads,
+                           [&](int, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
+                               if (z_pending) box_muller<T>(u.data(), c0 * zd, c1 * zd, z.data());
+                               const T* f = net.forward(z.data() + c0 * zd, c1 - c0, tp, one);
+                               std::copy(f, f + (c1 - c0) * d, fake.data() + c0 * d);
+                           });
+        } else {
+            if (z_pending) box_muller<T>(u.data(), 0, B * zd, z.data());
+            nn::forward<T>(c.G, g, z.data(), B, fake.data(), c.n_threads, nullptr, &gws);
+        }
+        z_pending = false;
+    }
 
     void interpolate(long r0, long r1) {
         const long dim = c.dim();
@@ -514,8 +559,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
         bool diverged = false;
         // d_steps - 1 discriminator-only updates
         for (int sub = 0; sub < c.d_steps - 1 && !diverged; ++sub) {
-            draw<T>(S.seed, step, sub + 1, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
-                    tr.eps.data());
+            tr.draw_step(S.seed, step, sub + 1, n_rows);
             tr.gather(X, n_rows);
             tr.generate(S.g);
             tr.d_grad(S.d, st);
@@ -523,8 +567,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             optimizer_step<T>(c, lr_d, nd, S.d, tr.gd.data(), S.d_m, S.d_v, S.counters[2]);
         }
         if (!diverged) {
-            draw<T>(S.seed, step, 0, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
-                    tr.eps.data());
+            tr.draw_step(S.seed, step, 0, n_rows);
             tr.gather(X, n_rows);
             tr.generate(S.g);
             tr.d_grad(S.d, st);
@@ -628,12 +671,10 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
     auto last_poll = clock::now();
     Status status = Status::Done;
     for (std::int64_t k = 0; k < n_steps; ++k) {
-        draw<T>(cal_seed, k, 0, n_rows, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
-                tr.eps.data());
+        tr.draw_step(cal_seed, k, 0, n_rows);
         tr.gather(X, n_rows);
         if (pool) {  // fake rows drawn from the pool (uniformly, with replacement) instead of G
-            draw<T>(cal_seed, k, 1, n_pool, c.batch, c.latent_dim(), c.latent, tr.idx.data(), tr.z.data(),
-                    tr.eps.data());
+            tr.draw_step(cal_seed, k, 1, n_pool);
             for (long i = 0; i < c.batch; ++i)
                 std::copy(pool + tr.idx[i] * c.dim(), pool + (tr.idx[i] + 1) * c.dim(), tr.fake.data() + i * c.dim());
         } else {
