@@ -536,40 +536,56 @@ constexpr int panel_rows() {
 }
 constexpr int kPanelTileCols = 6;
 
-template <class T>
-void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+namespace detail {
+// Columns t C .. t C + NC - 1 of one panel's product, written to out (columns ld apart).
+// NC < C for the last tile of a k that is not a multiple of C: only its real columns.
+template <int NC, class T>
+inline void panel_tile(const T* xp, long rows, int K, const T* w, T* out, long ld) {
     using V = typename Simd<T>::type;
     constexpr int L = Simd<T>::lanes, P = 2 * L, C = kPanelTileCols;
-    const long n_panels = (B + P - 1) / P;
-    const int n_tiles = (k + C - 1) / C;
-    for (long p = 0; p < n_panels; ++p) {
-        const T* xp = xpan + p * K * P;
-        const long i0 = p * P;
-        const int rows = (int)std::min<long>(P, B - i0);
-        for (int t = 0; t < n_tiles; ++t) {
-            const T* w = Wp + (long)t * K * C;
-            V acc[C][2] = {};
-            for (int f = 0; f < K; ++f) {
-                const V x0 = detail::load_simd(xp + f * P), x1 = detail::load_simd(xp + f * P + L);
-                for (int c = 0; c < C; ++c) {
-                    const T wc = w[f * C + c];
-                    acc[c][0] += x0 * wc;
-                    acc[c][1] += x1 * wc;
-                }
-            }
-            const int cols = std::min(C, k - t * C);
-            for (int c = 0; c < cols; ++c) {
-                T* o = out + (long)(t * C + c) * B + i0;
-                if (rows == P) {
-                    __builtin_memcpy(o, &acc[c][0], sizeof(V));
-                    __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
-                } else {
-                    T tmp[P];
-                    __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
-                    __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
-                    std::copy(tmp, tmp + rows, o);
-                }
-            }
+    V acc[NC][2] = {};
+    for (int f = 0; f < K; ++f) {
+        V x0 = load_simd(xp + f * P), x1 = load_simd(xp + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = 0; c < NC; ++c) {
+            const T wc = w[f * C + c];
+            acc[c][0] += x0 * wc;
+            acc[c][1] += x1 * wc;
+        }
+    }
+    for (int c = 0; c < NC; ++c) {
+        T* o = out + c * ld;
+        if (rows == P) {
+            __builtin_memcpy(o, &acc[c][0], sizeof(V));
+            __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
+        } else {
+            T tmp[P];
+            __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
+            __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
+            std::copy(tmp, tmp + rows, o);
+        }
+    }
+}
+}  // namespace detail
+
+template <class T>
+void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+    constexpr int P = panel_rows<T>(), C = kPanelTileCols;
+    for (long i0 = 0; i0 < B; i0 += P) {
+        const T* xp = xpan + i0 * K;
+        const long rows = std::min<long>(P, B - i0);
+        int t = 0;
+        for (; (t + 1) * C <= k; ++t) detail::panel_tile<C>(xp, rows, K, Wp + (long)t * K * C, out + (long)t * C * B + i0, B);
+        const T* w = Wp + (long)t * K * C;
+        T* o = out + (long)t * C * B + i0;
+        switch (k - t * C) {
+            case 5: detail::panel_tile<5>(xp, rows, K, w, o, B); break;
+            case 4: detail::panel_tile<4>(xp, rows, K, w, o, B); break;
+            case 3: detail::panel_tile<3>(xp, rows, K, w, o, B); break;
+            case 2: detail::panel_tile<2>(xp, rows, K, w, o, B); break;
+            case 1: detail::panel_tile<1>(xp, rows, K, w, o, B); break;
+            default: break;
         }
     }
 }
