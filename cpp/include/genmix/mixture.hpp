@@ -385,16 +385,7 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
         const int K = 2 * d + 1;
         const long n_panels = (B + P - 1) / P;
         s.xpan.resize(n_panels * K * P);
-        if (B % P) s.xpan.tail(K * P).setZero();  // the last panel's rows past B
-        for (long i = 0; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
-            T* xp = s.xpan.data() + i / P * K * P + i % P;
-            const T* x = s.xs.data() + i * d;
-            for (int f = 0; f < d; ++f) {
-                xp[f * P] = x[f] * x[f];
-                xp[(d + f) * P] = x[f];
-            }
-            xp[2 * d * P] = T(1);
-        }
+        square_panels(s.xs.data(), B, d, s.xpan.data());
     }
 }
 

@@ -536,6 +536,55 @@ constexpr int panel_rows() {
 }
 constexpr int kPanelTileCols = 6;
 
+// xpan <- the panels above of X2 = [x^2, x, 1] for the B rows of xs (row-major, d apart),
+// zero past row B. With AVX2, double rows go 4 x 4 values at a time, transposed in
+// registers: one vector store for 4 values where the plain loop makes 4 scalar ones.
+template <class T>
+void square_panels(const T* xs, long B, int d, T* xpan) {
+    constexpr int P = panel_rows<T>();
+    const int K = 2 * d + 1;
+    const long n_panels = (B + P - 1) / P;
+    if (B % P) std::fill(xpan + (n_panels - 1) * K * P, xpan + n_panels * K * P, T(0));
+    long i = 0;
+#ifdef GENMIX_AVX2_EXP
+    if constexpr (sizeof(T) == 8) {
+        for (; i + 4 <= B; i += 4) {  // 4 rows, in one panel (P = 8)
+            double* xp = (double*)xpan + i / P * K * P + i % P;
+            const double* x = (const double*)xs + i * d;
+            int f = 0;
+            for (; f + 4 <= d; f += 4) {
+                const __m256d a0 = _mm256_loadu_pd(x + f), a1 = _mm256_loadu_pd(x + d + f);
+                const __m256d a2 = _mm256_loadu_pd(x + 2 * d + f), a3 = _mm256_loadu_pd(x + 3 * d + f);
+                const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+                const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+                const __m256d col[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                                        _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+                for (int q = 0; q < 4; ++q) {  // col[q]: feature f + q of the 4 rows
+                    _mm256_storeu_pd(xp + (f + q) * P, _mm256_mul_pd(col[q], col[q]));
+                    _mm256_storeu_pd(xp + (d + f + q) * P, col[q]);
+                }
+            }
+            for (; f < d; ++f)
+                for (int r = 0; r < 4; ++r) {
+                    const double v = x[r * d + f];
+                    xp[f * P + r] = v * v;
+                    xp[(d + f) * P + r] = v;
+                }
+            _mm256_storeu_pd(xp + 2 * d * P, _mm256_set1_pd(1.0));
+        }
+    }
+#endif
+    for (; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
+        T* xp = xpan + i / P * K * P + i % P;
+        const T* x = xs + i * d;
+        for (int f = 0; f < d; ++f) {
+            xp[f * P] = x[f] * x[f];
+            xp[(d + f) * P] = x[f];
+        }
+        xp[2 * d * P] = T(1);
+    }
+}
+
 namespace detail {
 // Columns t C .. t C + NC - 1 of one panel's product, written to out (columns ld apart).
 // NC < C for the last tile of a k that is not a multiple of C: only its real columns.
