@@ -331,10 +331,8 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj, ArrT<T>
     const int k = (int)logp.cols();
     obj.resize(B);
     if (alg == Algorithm::Soft) {
-        ArrT<T> mx = logp.col(0).array();
-        for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
-        ArrT<T> sum = ArrT<T>::Zero(B);
-        for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
+        ArrT<T> mx(B), sum(B);
+        row_exps(logp.data(), B, B, k, mx.data(), sum.data());
         if (row_sum) {
             *row_sum = sum;
         } else {

