@@ -104,7 +104,7 @@ def test_kernels_match_reference_at_row_and_component_edges(covariance_type, dty
     log-likelihoods afterwards agree with the oracle at every edge."""
     lb_rtol, rtol, atol_rel = TOLERANCES[dtype]
     X0 = np.random.default_rng(3).normal(scale=2.0, size=(530, 5))
-    for k in (1, 5, 6, 7, 13):
+    for k in (1, 5, 6, 7, 8, 9, 10, 13):  # every width of a last tile
         for n in [m for m in (max(k, 2), 9, 17, 255, 257, 530) if m >= k]:
             X = X0[:n].astype(dtype)
             weights, means, precisions = random_start(X0, k, covariance_type, seed=k)
@@ -122,6 +122,47 @@ def test_kernels_match_reference_at_row_and_component_edges(covariance_type, dty
             expected = reference.score_samples(X, gm.weights_, gm.means_, gm.precisions_cholesky_, covariance_type)
             assert_allclose(gm.score_samples(X), expected, rtol=lb_rtol, atol=lb_rtol * np.max(np.abs(expected)),
                             err_msg=f"k={k} n={n}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_kernel_matches_reference_at_width_and_panel_edges(dtype):
+    """Full covariance with more than 8 features runs the E-step on row panels (16 float or
+    8 double rows, the columns of U 4 at a time): widths around those column groups and
+    row counts around the panels and blocks agree with the oracle, and so do rows with
+    gaps (the kernel reads the gaps' conditional values from the panels)."""
+    lb_rtol, _, _ = TOLERANCES[dtype]
+    rng = np.random.default_rng(8)
+    for d in (9, 10, 11, 12, 16, 17, 23):
+        X0 = rng.normal(scale=2.0, size=(530, d))
+        weights, means, precisions = random_start(X0, 3, "full", seed=d)
+        prec_chol = reference.precisions_cholesky_from_precisions(precisions, "full")
+        for n in (3, 7, 8, 9, 15, 16, 17, 255, 257, 530):
+            X = X0[:n].astype(dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gm = GaussianMixture(3, covariance_type="full", tol=0.0, max_iter=1, reg_covar=0.1,
+                                     weights_init=weights, means_init=means, precisions_init=precisions,
+                                     n_threads=1).fit(X)
+            ref = reference.em(X, weights.astype(dtype), means.astype(dtype), prec_chol.astype(dtype), "full",
+                               n_iter=1, reg_covar=0.1)
+            assert_allclose(gm.lower_bounds_, ref["lower_bounds"], rtol=lb_rtol, err_msg=f"d={d} n={n}")
+            expected = reference.score_samples(X, gm.weights_, gm.means_, gm.precisions_cholesky_, "full")
+            assert_allclose(gm.score_samples(X), expected, rtol=lb_rtol, atol=lb_rtol * np.max(np.abs(expected)),
+                            err_msg=f"d={d} n={n}")
+        X = X0[:250].copy()  # 250 rows: a part panel at the end in float and double
+        X[rng.random(X.shape) < 0.2] = np.nan
+        X[np.isnan(X).all(axis=1), 0] = 1.0
+        X = X.astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm = GaussianMixture(3, covariance_type="full", missing="em", tol=0.0, max_iter=1, reg_covar=0.1,
+                                 weights_init=weights, means_init=means, precisions_init=precisions,
+                                 n_threads=1).fit(X)
+        expected = reference.score_samples_missing(X.astype(np.float64), gm.weights_.astype(np.float64),
+                                                   gm.means_.astype(np.float64),
+                                                   gm.precisions_cholesky_.astype(np.float64), "full")
+        assert_allclose(gm.score_samples(X), expected, rtol=lb_rtol, atol=lb_rtol * np.max(np.abs(expected)),
+                        err_msg=f"d={d} with gaps")
 
 
 # ---------------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ template <class T>
 struct Scratch {
     RowMatT<T> xs;  // B x d       centred rows (tied, diag, spherical, k-means)
     ArrT<T> xp;     // B x dp      centred rows, zero padded to whole SIMD vectors (full)
+    ArrT<T> xt;     // B x d       the same in row panels, B rounded up (full E-step, rows_to_panels)
     MatT<T> xc;     // B x d       centred rows, column-major (full with d <= kSmallD)
     MatT<T> z;      // B x d       rows minus an anchor (full with d <= kSmallD)
     ArrT<T> tmp;    // B
@@ -147,7 +148,7 @@ struct Scratch {
     std::vector<int> kept_rows;  // k x B: their rows (sparse M-step, see collect_kept)
     // the block's missing entries (scan_missing) and their conditional means
     std::vector<int> miss_start, miss_col, miss_rows;
-    std::vector<long> gap_at;  // full: where each missing entry is in the centred rows
+    std::vector<long> gap_at;  // full: where each missing entry is in the rows the E-step kernel reads
     std::vector<double> cond;  // entries x k: E[x'_f | x_o, component j] for entry (i, f)
     std::vector<double> work;  // small per-row matrices (full: the components side by side)
     std::vector<double> xgap;  // rows with gaps: centred values, zero at the gaps (double)
@@ -164,7 +165,7 @@ struct LogProbModel {
     CovType cov;
     int k, d;
     int dp;        // full: d rounded up to whole SIMD vectors
-    ArrT<T> Upad;  // full: k blocks of d x dp, row-major U_j zero padded (triangular_quad)
+    ArrT<T> Upad;  // full: k blocks of d x dp, row-major U_j zero padded
     ArrT<T> Mpad;  // full: k blocks of dp, (mu_j - c) U_j zero padded
     MatT<T> U;     // tied: d x d
     MatT<T> M;     // tied: d x k, column j = ((mu_j - c) U)^T
@@ -221,6 +222,7 @@ struct LogProbModel {
     void log_prob(Scratch<T>& s, long B) const {
         s.logp.resize(B, k);
         if (cov == CovType::Full) {
+            to_panels(s, B);
             for (int j = 0; j < k; ++j) log_prob_full_component(s, B, j);
         } else if (cov == CovType::Tied) {
             s.y.resize(B, d);
@@ -232,7 +234,16 @@ struct LogProbModel {
         }
     }
 
-    // Full covariance: column j of logp alone (s.logp already B x k).
+    // Full covariance: the block's rows as log_prob_full_component reads them.
+    void to_panels(Scratch<T>& s, long B) const {
+        if (d <= kSmallD) return;
+        constexpr int P = quad_panel_rows<T>();
+        s.xt.resize((B + P - 1) / P * P * d);
+        rows_to_panels(s.xp.data(), B, d, dp, s.xt.data());
+    }
+
+    // Full covariance: column j of logp alone (s.logp already B x k; to_panels done since
+    // the rows last changed).
     void log_prob_full_component(Scratch<T>& s, long B, int j) const {
         if (d <= kSmallD) {
             // few features: work down the columns, vectorised along the rows
@@ -246,8 +257,8 @@ struct LogProbModel {
             }
             out = bias[j] - T(0.5) * out;
         } else {
-            triangular_quad(s.xp.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
-                            bias[j], s.logp.data() + (long)j * B, 1);
+            triangular_quad(s.xt.data(), B, d, dp, Upad.data() + (long)j * d * dp, Mpad.data() + (long)j * dp,
+                            bias[j], s.logp.data() + (long)j * B);
         }
     }
 
@@ -320,10 +331,8 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj, ArrT<T>
     const int k = (int)logp.cols();
     obj.resize(B);
     if (alg == Algorithm::Soft) {
-        ArrT<T> mx = logp.col(0).array();
-        for (int j = 1; j < k; ++j) mx = mx.max(logp.col(j).array());
-        ArrT<T> sum = ArrT<T>::Zero(B);
-        for (int j = 0; j < k; ++j) exp_shift_accumulate(logp.col(j).data(), mx.data(), sum.data(), B);
+        ArrT<T> mx(B), sum(B);
+        row_exps(logp.data(), B, B, k, mx.data(), sum.data());
         if (row_sum) {
             *row_sum = sum;
         } else {
@@ -374,16 +383,7 @@ void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long 
         const int K = 2 * d + 1;
         const long n_panels = (B + P - 1) / P;
         s.xpan.resize(n_panels * K * P);
-        if (B % P) s.xpan.tail(K * P).setZero();  // the last panel's rows past B
-        for (long i = 0; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
-            T* xp = s.xpan.data() + i / P * K * P + i % P;
-            const T* x = s.xs.data() + i * d;
-            for (int f = 0; f < d; ++f) {
-                xp[f * P] = x[f] * x[f];
-                xp[(d + f) * P] = x[f];
-            }
-            xp[2 * d * P] = T(1);
-        }
+        square_panels(s.xs.data(), B, d, s.xpan.data());
     }
 }
 
@@ -943,6 +943,14 @@ template <class T>
 long full_offset(const Scratch<T>& s, int d, long i, int f) {
     return d <= kSmallD ? (long)f * s.xc.rows() + i : i * padded_width(d, Simd<T>::lanes) + f;
 }
+// The same for the rows the E-step kernel reads (after LogProbModel::to_panels).
+template <class T>
+T* quad_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xt.data(); }
+template <class T>
+long quad_offset(const Scratch<T>& s, int d, long i, int f) {
+    constexpr int P = quad_panel_rows<T>();
+    return d <= kSmallD ? (long)f * s.xc.rows() + i : (i / P * d + f) * P + i % P;
+}
 
 // Full covariance: writes value(e) into every gap e of the listed rows (a single layout:
 // straight into it; this runs k times a block).
@@ -1049,10 +1057,11 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     }
     // full: each component's mean in the gaps, then the complete-row kernel
     s.logp.resize(B, k);
+    model.to_panels(s, B);
     s.gap_at.resize(s.miss_col.size());  // this runs k times: the gaps' offsets once
     for (int i : s.miss_rows)
-        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.gap_at[e] = full_offset(s, d, i, s.miss_col[e]);
-    T* rows = full_rows_data(s, d);
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.gap_at[e] = quad_offset(s, d, i, s.miss_col[e]);
+    T* rows = quad_rows_data(s, d);
     for (int j = 0; j < k; ++j) {
         const double* mu = mm.mu.data() + (long)j * d;
         for (size_t e = 0; e < s.gap_at.size(); ++e) rows[s.gap_at[e]] = (T)mu[s.miss_col[e]];

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -102,6 +103,11 @@ inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
 inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
 inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+// v where keep, else 0
+inline __m256d keep_if(__m256d v, bool keep) {
+    return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(-(long long)keep)));
+}
+inline __m256 keep_if(__m256 v, bool keep) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(-(int)keep))); }
 inline __m256d set1_vec(double v) { return _mm256_set1_pd(v); }
 inline __m256 set1_vec(float v) { return _mm256_set1_ps(v); }
 template <class T>
@@ -122,31 +128,54 @@ constexpr T exp_negligible() {
     return sizeof(T) == 4 ? T(-60) : T(-100);
 }
 
-// x[i] <- exp(x[i] - shift[i]) and sum[i] += x[i], for n values: one pass of the E-step's
-// log-sum-exp over a column of log-probabilities. A vector whose every value lies below
-// exp_negligible is stored as 0 without evaluating the exponentials: on well separated
-// components that is most of them.
+// The E-step's log-sum-exp over the rows of g, column-major n x k (columns ld apart):
+//   mx[i] = max_j g(i, j),  g(i, j) <- exp(g(i, j) - mx[i]),  sum[i] = sum_j g(i, j)
+// (summed in column order). A vector whose every value lies below exp_negligible is stored
+// as 0 without evaluating the exponentials: on well separated components that is most of
+// them. A first pass shifts every vector and zeroes those, without branches, and lists
+// the others; the exponentials then run down the list. (A branch per vector mispredicts on
+// the irregular mix and loses the overlap of the independent exponentials, 13 dependent
+// FMAs each: the list makes the pass 1.3x faster on the diag benchmark's blocks.)
 template <class T>
-inline void exp_shift_accumulate(T* x, const T* shift, T* sum, long n) {
-    long i = 0;
+inline void row_exps(T* g, long n, long ld, int k, T* mx, T* sum) {
+    std::copy(g, g + n, mx);
+    for (int j = 1; j < k; ++j)
+        for (long i = 0; i < n; ++i) mx[i] = std::max(mx[i], g[j * ld + i]);
+    std::fill(sum, sum + n, T(0));
+    long i0 = 0;
 #ifdef GENMIX_AVX2_EXP
     constexpr long L = 32 / sizeof(T);
+    const long nv = n / L;
+    i0 = nv * L;
+    // the live vectors: offset in g and first row (not off % ld: a division per vector
+    // costs more than the exponentials saved); not zero-filled
+    std::unique_ptr<long[]> live(new long[(size_t)k * nv]);
+    std::unique_ptr<int[]> live_row(new int[(size_t)k * nv]);
+    long n_live = 0;
     const auto cut = detail::set1_vec(exp_negligible<T>());
-    for (; i + L <= n; i += L) {
-        const auto v = detail::sub_vec(detail::load_vec(x + i), detail::load_vec(shift + i));
-        if (!detail::any_ge(v, cut)) {
-            detail::store_vec(x + i, detail::zero_vec<T>());
-            continue;
+    for (int j = 0; j < k; ++j)
+        for (long i = 0; i < i0; i += L) {
+            const long off = j * ld + i;
+            const auto v = detail::sub_vec(detail::load_vec(g + off), detail::load_vec(mx + i));
+            const bool any = detail::any_ge(v, cut);
+            detail::store_vec(g + off, detail::keep_if(v, any));
+            live[n_live] = off;
+            live_row[n_live] = (int)i;
+            n_live += any;
         }
-        const auto e = detail::exp_vec(v);
-        detail::store_vec(x + i, e);
+    for (long q = 0; q < n_live; ++q) {  // column by column, so each row sums in column order
+        const long off = live[q], i = live_row[q];
+        const auto e = detail::exp_vec(detail::load_vec(g + off));
+        detail::store_vec(g + off, e);
         detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
     }
 #endif
-    for (; i < n; ++i) {
-        x[i] = detail::exp_poly(x[i] - shift[i]);
-        sum[i] += x[i];
-    }
+    for (int j = 0; j < k; ++j)
+        for (long i = i0; i < n; ++i) {
+            T& x = g[j * ld + i];
+            x = detail::exp_poly(x - mx[i]);
+            sum[i] += x;
+        }
 }
 
 }  // namespace genmix
@@ -169,121 +198,115 @@ inline typename Simd<T>::type load_simd(const T* p) {
     return v;
 }
 
-// acc[r][v] += x_r[f] * U[f, v0 + v] over the rows f of U where vectors S.. of the tile are
-// the only ones on or above the diagonal, then on to the next segment. All loops over r and
-// v have compile-time bounds, so they unroll and the accumulators stay in registers.
-template <int S, int W, int R, class T, class V>
-inline void triangle_segments(V (&acc)[R][W], const T* x, int d, const T* U, int dp, int v0) {  // x rows are dp apart
-    if constexpr (S < W) {
-        constexpr int L = Simd<T>::lanes;
-        const int f0 = S == 0 ? 0 : (v0 + S) * L;
-        const int f1 = std::min(d, (v0 + S + 1) * L);
-        for (int f = f0; f < f1; ++f) {
-            const T* urow = U + (long)f * dp + (long)v0 * L;
-            T xr[R];
-            for (int r = 0; r < R; ++r) xr[r] = x[(long)r * dp + f];
-            for (int v = S; v < W; ++v) {
-                const V u = load_simd(urow + v * L);
-                for (int r = 0; r < R; ++r) acc[r][v] += u * xr[r];
-            }
-        }
-        triangle_segments<S + 1, W, R>(acc, x, d, U, dp, v0);
-    }
-}
-
-// sq[r] += |x_r U[:, tile] - m[tile]|^2 (lane-wise) for a tile of W vectors starting at v0.
-template <int W, int R, class T, class V>
-inline void triangle_tile(V (&sq)[R], const T* x, int d, const T* U, int dp, const T* m, int v0) {
-    constexpr int L = Simd<T>::lanes;
-    // m is subtracted after the products, not loaded first: R x W accumulators, two
-    // broadcasts and the U vector then fit the 16 registers (GCC spilled one otherwise)
-    V acc[R][W] = {};
-    triangle_segments<0, W, R>(acc, x, d, U, dp, v0);
-    for (int v = 0; v < W; ++v) {
-        const V mv = load_simd(m + (v0 + v) * L);
-        for (int r = 0; r < R; ++r) {
-            const V e = acc[r][v] - mv;
-            sq[r] += e * e;
-        }
-    }
-}
-
-// out[r * out_stride] = bias - (sum of the lanes of sq[r]) / 2 for the R rows. With AVX2
-// the lanes of 4 float rows (or 2 double rows) are summed together by a tree of horizontal
-// adds instead of one scalar chain per row.
-template <int R, class T, class V>
-inline void store_quad(V (&sq)[R], T bias, T* out, long out_stride) {
-#ifdef GENMIX_AVX2_EXP
-    if constexpr (sizeof(T) == 4 && R == 4) {
-        __m256 q[4];
-        __builtin_memcpy(q, sq, sizeof(q));
-        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(q[0], q[1]), _mm256_hadd_ps(q[2], q[3]));
-        const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        const __m128 res = _mm_sub_ps(_mm_set1_ps((float)bias), _mm_mul_ps(_mm_set1_ps(0.5f), sum));
-        if (out_stride == 1) {
-            _mm_storeu_ps((float*)out, res);
-        } else {
-            float v[4];
-            _mm_storeu_ps(v, res);
-            for (int r = 0; r < 4; ++r) out[r * out_stride] = v[r];
-        }
-        return;
-    } else if constexpr (sizeof(T) == 8 && R == 2) {
-        __m256d q[2];
-        __builtin_memcpy(q, sq, sizeof(q));
-        const __m256d t = _mm256_hadd_pd(q[0], q[1]);
-        const __m128d sum = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-        const __m128d res = _mm_sub_pd(_mm_set1_pd((double)bias), _mm_mul_pd(_mm_set1_pd(0.5), sum));
-        double v[2];
-        _mm_storeu_pd(v, res);
-        out[0] = v[0];
-        out[out_stride] = v[1];
-        return;
-    }
+// Keeps v in a register: GCC otherwise folds the loads of a vector used by several FMAs
+// into each of them (a memory operand per FMA), and the loads, not the FMAs, then bound
+// the loop (triangular_quad: twice the loads, 1.3x the time for float at d = 16).
+template <class V>
+inline void keep_in_register(V& v) {
+#if defined(__AVX__) && (defined(__GNUC__) || defined(__clang__))
+    asm("" : "+x"(v));
+#else
+    (void)v;
 #endif
-    constexpr int L = Simd<T>::lanes;
-    for (int r = 0; r < R; ++r) {
-        T s = 0;
-        for (int l = 0; l < L; ++l) s += sq[r][l];
-        out[r * out_stride] = bias - T(0.5) * s;
+}
+
+// The diagonal block of the W columns from j0: row j0 + t of U reaches columns j0 + t on.
+template <int t, int W, class T, class V>
+inline void panel_diagonal(V (&acc)[2][W], const T* xt, const T* U, int dp, int j0) {
+    if constexpr (t < W) {
+        constexpr int L = Simd<T>::lanes, P = 2 * L;
+        const int f = j0 + t;
+        V x0 = load_simd(xt + f * P), x1 = load_simd(xt + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = t; c < W; ++c) {
+            const T u = U[(long)f * dp + j0 + c];
+            acc[0][c] += x0 * u;
+            acc[1][c] += x1 * u;
+        }
+        panel_diagonal<t + 1, W>(acc, xt, U, dp, j0);
     }
 }
 
-template <int R, class T>
-inline void triangle_rows(const T* x, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
-    using V = typename Simd<T>::type;
-    constexpr int L = Simd<T>::lanes, VT = 4;
-    const int nv = dp / L;
-    V sq[R] = {};
-    int v0 = 0;
-    for (; v0 + VT <= nv; v0 += VT) triangle_tile<VT, R>(sq, x, d, U, dp, m, v0);
-    switch (nv - v0) {
-        case 3: triangle_tile<3, R>(sq, x, d, U, dp, m, v0); break;
-        case 2: triangle_tile<2, R>(sq, x, d, U, dp, m, v0); break;
-        case 1: triangle_tile<1, R>(sq, x, d, U, dp, m, v0); break;
-        default: break;
+// sq += (x U[:, j] - m_j)^2 for the W columns j from j0, for the two vectors of rows of a
+// panel. 2 x W accumulators, two rows of x and a broadcast of U fit the 16 registers.
+template <int W, class T, class V>
+inline void panel_columns(V (&sq)[2], const T* xt, const T* U, int dp, const T* m, int j0) {
+    constexpr int L = Simd<T>::lanes, P = 2 * L;
+    V acc[2][W];
+    for (int c = 0; c < W; ++c) acc[0][c] = acc[1][c] = V{} - m[j0 + c];
+    for (int f = 0; f < j0; ++f) {
+        V x0 = load_simd(xt + f * P), x1 = load_simd(xt + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = 0; c < W; ++c) {
+            const T u = U[(long)f * dp + j0 + c];
+            acc[0][c] += x0 * u;
+            acc[1][c] += x1 * u;
+        }
     }
-    store_quad<R>(sq, bias, out, out_stride);
+    panel_diagonal<0, W>(acc, xt, U, dp, j0);
+    for (int c = 0; c < W; ++c) {
+        sq[0] += acc[0][c] * acc[0][c];
+        sq[1] += acc[1][c] * acc[1][c];
+    }
 }
 }  // namespace detail
 
-// The Gaussian quadratic form of the E-step for an upper-triangular precision factor:
-//   out[i * out_stride] = bias - |x_i U - m|^2 / 2
-// for the rows x_i of `xp` (B x dp, row-major, d values then zero padding; dp = d rounded
-// up to whole vectors). `U` is d x dp row-major, zero below the diagonal and in the
-// padding; `m` has dp values (zero padded). Only the vectors on or above the diagonal are
-// multiplied, about half of a full product, and nothing is stored but the result.
+// Full covariance works on the block's centred rows transposed into panels of two vectors
+// of rows (quad_panel_rows: 16 floats or 8 doubles):
+//   xt[(p d + f) P + r] = x(p P + r, f), zero past row B.
+// Then y_j = sum_{f <= j} x_f U[f, j] is one FMA of a whole vector of rows per entry of U
+// on or above the diagonal: only the d(d+1)/2 useful products, where vectors along U's
+// rows waste the lanes below the diagonal (at d = 16: 24 instead of 17 FMAs per float
+// row), and the result is a vector of rows, with no horizontal sums.
 template <class T>
-void triangular_quad(const T* xp, long B, int d, int dp, const T* U, const T* m, T bias, T* out, long out_stride) {
-    // rows per pass: R x 4 accumulators fit the 16 vector registers; when the rows are at
-    // most 2 vectors wide (float, d <= 16), 4 rows share each load of U, which is what
-    // bounds the narrow case (the loads of U and of the row entries, not the FMAs)
-    constexpr int R = 2;
-    long i = 0;
-    if (sizeof(T) == 4 && dp / Simd<T>::lanes <= 2)
-        for (; i + 4 <= B; i += 4) detail::triangle_rows<4>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
-    for (; i + R <= B; i += R) detail::triangle_rows<R>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
-    for (; i < B; ++i) detail::triangle_rows<1>(xp + i * dp, d, dp, U, m, bias, out + i * out_stride, out_stride);
+constexpr int quad_panel_rows() {
+    return 2 * Simd<T>::lanes;
+}
+
+// xt <- the B rows of xp (row-major, rows dp apart) in panels, as above.
+template <class T>
+void rows_to_panels(const T* xp, long B, int d, int dp, T* xt) {
+    constexpr int P = quad_panel_rows<T>();
+    for (long p = 0; p * P < B; ++p) {
+        T* out = xt + p * d * P;
+        const int rows = (int)std::min<long>(P, B - p * P);
+        for (int r = 0; r < P; ++r) {
+            const T* x = xp + (p * P + r) * dp;
+            for (int f = 0; f < d; ++f) out[f * P + r] = r < rows ? x[f] : T(0);
+        }
+    }
+}
+
+// The Gaussian quadratic form of the E-step for an upper-triangular precision factor:
+//   out[i] = bias - |x_i U - m|^2 / 2
+// for the B rows in the panels xt (rows_to_panels). `U` is d x dp row-major, of which
+// only the entries on or above the diagonal are read; `m` has d values.
+template <class T>
+void triangular_quad(const T* xt, long B, int d, int dp, const T* U, const T* m, T bias, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, P = 2 * L, W = 4;  // W = 5 and 6 were slower for double
+    for (long p = 0; p * P < B; ++p) {
+        const T* x = xt + p * d * P;
+        V sq[2] = {};
+        int j0 = 0;
+        for (; j0 + W <= d; j0 += W) detail::panel_columns<W>(sq, x, U, dp, m, j0);
+        switch (d - j0) {
+            case 3: detail::panel_columns<3>(sq, x, U, dp, m, j0); break;
+            case 2: detail::panel_columns<2>(sq, x, U, dp, m, j0); break;
+            case 1: detail::panel_columns<1>(sq, x, U, dp, m, j0); break;
+            default: break;
+        }
+        const V r[2] = {bias - T(0.5) * sq[0], bias - T(0.5) * sq[1]};
+        if (B - p * P >= P) {
+            __builtin_memcpy(out + p * P, r, sizeof(r));
+        } else {  // the last rows of the block
+            T res[P];
+            __builtin_memcpy(res, r, sizeof(r));
+            std::copy(res, res + (B - p * P), out + p * P);
+        }
+    }
 }
 
 namespace detail {
@@ -542,40 +565,105 @@ constexpr int panel_rows() {
 }
 constexpr int kPanelTileCols = 6;
 
+// xpan <- the panels above of X2 = [x^2, x, 1] for the B rows of xs (row-major, d apart),
+// zero past row B. With AVX2, double rows go 4 x 4 values at a time, transposed in
+// registers: one vector store for 4 values where the plain loop makes 4 scalar ones.
 template <class T>
-void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+void square_panels(const T* xs, long B, int d, T* xpan) {
+    constexpr int P = panel_rows<T>();
+    const int K = 2 * d + 1;
+    const long n_panels = (B + P - 1) / P;
+    if (B % P) std::fill(xpan + (n_panels - 1) * K * P, xpan + n_panels * K * P, T(0));
+    long i = 0;
+#ifdef GENMIX_AVX2_EXP
+    if constexpr (sizeof(T) == 8) {
+        for (; i + 4 <= B; i += 4) {  // 4 rows, in one panel (P = 8)
+            double* xp = (double*)xpan + i / P * K * P + i % P;
+            const double* x = (const double*)xs + i * d;
+            int f = 0;
+            for (; f + 4 <= d; f += 4) {
+                const __m256d a0 = _mm256_loadu_pd(x + f), a1 = _mm256_loadu_pd(x + d + f);
+                const __m256d a2 = _mm256_loadu_pd(x + 2 * d + f), a3 = _mm256_loadu_pd(x + 3 * d + f);
+                const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+                const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+                const __m256d col[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                                        _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+                for (int q = 0; q < 4; ++q) {  // col[q]: feature f + q of the 4 rows
+                    _mm256_storeu_pd(xp + (f + q) * P, _mm256_mul_pd(col[q], col[q]));
+                    _mm256_storeu_pd(xp + (d + f + q) * P, col[q]);
+                }
+            }
+            for (; f < d; ++f)
+                for (int r = 0; r < 4; ++r) {
+                    const double v = x[r * d + f];
+                    xp[f * P + r] = v * v;
+                    xp[(d + f) * P + r] = v;
+                }
+            _mm256_storeu_pd(xp + 2 * d * P, _mm256_set1_pd(1.0));
+        }
+    }
+#endif
+    for (; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
+        T* xp = xpan + i / P * K * P + i % P;
+        const T* x = xs + i * d;
+        for (int f = 0; f < d; ++f) {
+            xp[f * P] = x[f] * x[f];
+            xp[(d + f) * P] = x[f];
+        }
+        xp[2 * d * P] = T(1);
+    }
+}
+
+namespace detail {
+// Columns t C .. t C + NC - 1 of one panel's product, written to out (columns ld apart).
+// NC < C for the last tile of a k that is not a multiple of C: only its real columns.
+template <int NC, class T>
+inline void panel_tile(const T* xp, long rows, int K, const T* w, T* out, long ld) {
     using V = typename Simd<T>::type;
     constexpr int L = Simd<T>::lanes, P = 2 * L, C = kPanelTileCols;
-    const long n_panels = (B + P - 1) / P;
-    const int n_tiles = (k + C - 1) / C;
-    for (long p = 0; p < n_panels; ++p) {
-        const T* xp = xpan + p * K * P;
-        const long i0 = p * P;
-        const int rows = (int)std::min<long>(P, B - i0);
-        for (int t = 0; t < n_tiles; ++t) {
-            const T* w = Wp + (long)t * K * C;
-            V acc[C][2] = {};
-            for (int f = 0; f < K; ++f) {
-                const V x0 = detail::load_simd(xp + f * P), x1 = detail::load_simd(xp + f * P + L);
-                for (int c = 0; c < C; ++c) {
-                    const T wc = w[f * C + c];
-                    acc[c][0] += x0 * wc;
-                    acc[c][1] += x1 * wc;
-                }
-            }
-            const int cols = std::min(C, k - t * C);
-            for (int c = 0; c < cols; ++c) {
-                T* o = out + (long)(t * C + c) * B + i0;
-                if (rows == P) {
-                    __builtin_memcpy(o, &acc[c][0], sizeof(V));
-                    __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
-                } else {
-                    T tmp[P];
-                    __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
-                    __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
-                    std::copy(tmp, tmp + rows, o);
-                }
-            }
+    V acc[NC][2] = {};
+    for (int f = 0; f < K; ++f) {
+        V x0 = load_simd(xp + f * P), x1 = load_simd(xp + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = 0; c < NC; ++c) {
+            const T wc = w[f * C + c];
+            acc[c][0] += x0 * wc;
+            acc[c][1] += x1 * wc;
+        }
+    }
+    for (int c = 0; c < NC; ++c) {
+        T* o = out + c * ld;
+        if (rows == P) {
+            __builtin_memcpy(o, &acc[c][0], sizeof(V));
+            __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
+        } else {
+            T tmp[P];
+            __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
+            __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
+            std::copy(tmp, tmp + rows, o);
+        }
+    }
+}
+}  // namespace detail
+
+template <class T>
+void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+    constexpr int P = panel_rows<T>(), C = kPanelTileCols;
+    for (long i0 = 0; i0 < B; i0 += P) {
+        const T* xp = xpan + i0 * K;
+        const long rows = std::min<long>(P, B - i0);
+        int t = 0;
+        for (; (t + 1) * C <= k; ++t) detail::panel_tile<C>(xp, rows, K, Wp + (long)t * K * C, out + (long)t * C * B + i0, B);
+        const T* w = Wp + (long)t * K * C;
+        T* o = out + (long)t * C * B + i0;
+        switch (k - t * C) {
+            case 5: detail::panel_tile<5>(xp, rows, K, w, o, B); break;
+            case 4: detail::panel_tile<4>(xp, rows, K, w, o, B); break;
+            case 3: detail::panel_tile<3>(xp, rows, K, w, o, B); break;
+            case 2: detail::panel_tile<2>(xp, rows, K, w, o, B); break;
+            case 1: detail::panel_tile<1>(xp, rows, K, w, o, B); break;
+            default: break;
         }
     }
 }
