@@ -225,9 +225,9 @@ inline double d_stat(Loss loss, double f) {
 // penalty), or with `pen` the penalty's pass for (pen_scale / n) * sum (||grad_x f|| - center)^2
 // plus the loss. Returns the sum of (||grad_x f|| - center)^2 over the rows (0 without pen).
 template <class T>
-double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, long B, long n, Role role, bool pen, T center,
-              T pen_scale, T* grad, bool accumulate, T* dX, double* loss_rows, double* stat_rows, T* gout,
-              nn::Tape<T>& tp, const nn::Par<T>& par) {
+double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, long B, long n, Role role, bool pen,
+                         T center, T pen_scale, T* grad, bool accumulate, T* dX, double* loss_rows, double* stat_rows,
+                         T* gout, nn::Tape<T>& tp, const nn::Par<T>& par) {
     const T inv_n = T(1) / (T)n;
     const T* f = net.forward(X, B, tp, par);
     for (long i = 0; i < B; ++i) {
@@ -245,7 +245,8 @@ double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, lon
     return 0.0;
 }
 
-// discriminate_rows over a batch of n rows, in super-blocks on all threads; returns the penalty's sum.
+// discriminate_rows over a batch of n rows, in super-blocks on all threads; returns the
+// penalty's sum.
 template <class T>
 double d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool pen, T center, T pen_scale, T* grad,
               bool accumulate, T* dX, double* loss_rows, double* stat_rows, nn::Workspace<T>& ws) {
@@ -256,9 +257,9 @@ double d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool p
     ws.tp.reserve(c.D, std::min(n, nn::kSuperRows), pen);
     double pen_sum = 0;
     nn::for_superblocks(n, nullptr, [&](long r0, long B) {
-        pen_sum += discriminate_rows<T>(c, net, X + r0 * dim, B, n, role, pen, center, pen_scale, grad, accumulate || r0 > 0,
-                             dX ? dX + r0 * dim : nullptr, loss_rows + r0, stat_rows + r0, ws.gout.data() + r0, ws.tp,
-                             par);
+        pen_sum += discriminate_rows<T>(c, net, X + r0 * dim, B, n, role, pen, center, pen_scale, grad,
+                                        accumulate || r0 > 0, dX ? dX + r0 * dim : nullptr, loss_rows + r0,
+                                        stat_rows + r0, ws.gout.data() + r0, ws.tp, par);
     });
     return pen_sum;
 }
@@ -377,23 +378,24 @@ struct Trainer {
         if (halves) {
             const nn::Net<T> net{c.D, d};
             double half_pen[2];
-            nn::for_halves(dws, c.D, B, c.penalty != Penalty::None, true, c.n_threads,
-                           [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
-                               const long m = c1 - c0;
-                               T* P = dws.half_grad[h].data();
-                               T* gout = dws.gout.data() + c0;
-                               double p = discriminate_rows<T>(c, net, real.data() + c0 * dim, m, B, Role::DReal, r1, T(0),
-                                                    half_gamma, P, false, nullptr, lr + c0, dr + c0, gout, tp, one);
-                               p += discriminate_rows<T>(c, net, fake.data() + c0 * dim, m, B, Role::DFake, r2, T(0), half_gamma,
-                                              P, true, nullptr, lr + B + c0, dr + B + c0, gout, tp, one);
-                               if (gp) {
-                                   interpolate(c0, c1);
-                                   p += discriminate_rows<T>(c, net, interp.data() + c0 * dim, m, B, Role::None, true, T(1),
-                                                  half_gamma, P, true, nullptr, lr + 2 * B + c0, dr + 2 * B + c0, gout,
-                                                  tp, one);
-                               }
-                               half_pen[h] = p;
-                           });
+            nn::for_halves(
+                dws, c.D, B, c.penalty != Penalty::None, true, c.n_threads,
+                [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
+                    // rows c0..c1 of the real, fake (and interpolate) passes, into this half's gradient
+                    auto pass = [&](const nn::Vec<T>& X, long rows_at, Role role, bool pen, T center, bool accumulate) {
+                        return discriminate_rows<T>(c, net, X.data() + c0 * dim, c1 - c0, B, role, pen, center,
+                                                    half_gamma, dws.half_grad[h].data(), accumulate, nullptr,
+                                                    lr + rows_at + c0, dr + rows_at + c0, dws.gout.data() + c0, tp,
+                                                    one);
+                    };
+                    double p = pass(real, 0, Role::DReal, r1, T(0), false);
+                    p += pass(fake, B, Role::DFake, r2, T(0), true);
+                    if (gp) {
+                        interpolate(c0, c1);
+                        p += pass(interp, 2 * B, Role::None, true, T(1), true);
+                    }
+                    half_pen[h] = p;
+                });
             nn::add_halves(dws, c.D.n_params, gd.data(), false, c.n_threads);
             pen = half_pen[0] + half_pen[1];
         } else {
@@ -409,7 +411,8 @@ struct Trainer {
         }
         pen /= (double)B;
         const double l_real = sum_in_order(loss_rows, 0, B), l_fake = sum_in_order(loss_rows, B, 2 * B);
-        stats[kDLoss] = (l_real + l_fake) / (double)B + (c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen);
+        const double pen_term = c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen;
+        stats[kDLoss] = (l_real + l_fake) / (double)B + pen_term;
         stats[kPenalty] = pen;
         stats[kDReal] = sum_in_order(stat_rows, 0, B) / (double)B;
         stats[kDFake] = sum_in_order(stat_rows, B, 2 * B) / (double)B;
@@ -427,10 +430,12 @@ struct Trainer {
             nn::for_halves(dws, c.D, B, false, false, c.n_threads,
                            [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
                                const long m = c1 - c0;
-                               discriminate_rows<T>(c, dnet, fake.data() + c0 * dim, m, B, Role::GFake, false, T(0), T(0), nullptr,
-                                         false, dX.data() + c0 * dim, lr + c0, dr + c0, dws.gout.data() + c0, tp, one);
-                               gnet.backward(z.data() + c0 * zd, dX.data() + c0 * dim, m, gws.half_tp[h],
-                                             gws.half_grad[h].data(), false, nullptr, one);
+                               T* dx = dX.data() + c0 * dim;
+                               discriminate_rows<T>(c, dnet, fake.data() + c0 * dim, m, B, Role::GFake, false, T(0),
+                                                    T(0), nullptr, false, dx, lr + c0, dr + c0, dws.gout.data() + c0,
+                                                    tp, one);
+                               gnet.backward(z.data() + c0 * zd, dx, m, gws.half_tp[h], gws.half_grad[h].data(), false,
+                                             nullptr, one);
                            });
             nn::add_halves(gws, c.G.n_params, gg.data(), false, c.n_threads);
         } else {

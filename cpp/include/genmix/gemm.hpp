@@ -245,7 +245,8 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
             for (long j = 0; j < n; ++j) std::fill(C + j * ldc, C + j * ldc + m, T(0));
         return;
     }
-    if (tiny && m <= kTinyRows && detail::tiny_product(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, buf.a))
+    if (tiny && m <= kTinyRows &&
+        detail::tiny_product(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, buf.a))
         return;
     const long nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
     const long mc_max = std::min(kMc, (m + mr - 1) / mr * mr);
