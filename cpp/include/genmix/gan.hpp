@@ -178,42 +178,37 @@ void draw(std::uint64_t seed, std::int64_t step, int sub, long n_rows, long batc
 }
 
 // ---------------------------------------------------------------------------------------
-// Per-row losses: value l(f) and derivative dl/df, plus the "D" statistic (sigmoid(f) for
+// Per-row losses: value l(f), derivative dl/df, and the "D" statistic (sigmoid(f) for
 // minimax / non-saturating, f itself for wasserstein / hinge).
-
-inline double softplus(double t) { return std::max(t, 0.0) + std::log1p(std::exp(-std::fabs(t))); }
-inline double sigmoid(double t) {
-    if (t >= 0) return 1.0 / (1.0 + std::exp(-t));
-    const double e = std::exp(t);
-    return e / (1.0 + e);
-}
 
 enum class Role { DReal, DFake, GFake, None };
 
-inline void row_loss(Loss loss, Role role, double f, double& l, double& dl) {
+inline void row_loss(Loss loss, Role role, double f, double& l, double& dl, double& stat) {
     const bool logistic = loss == Loss::Minimax || loss == Loss::NonSaturating;
+    // softplus(+-f) = max(+-f, 0) + log1p(e) and sigmoid(f), all from one e = exp(-|f|)
+    const double e = logistic ? std::exp(-std::fabs(f)) : 0.0;
+    const double sig = f >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    const double log1p_e = logistic ? std::log1p(e) : 0.0;
+    const double sp_pos = std::max(f, 0.0) + log1p_e, sp_neg = std::max(-f, 0.0) + log1p_e;
     switch (role) {
         case Role::DReal:
-            if (logistic) { l = softplus(-f); dl = sigmoid(f) - 1.0; }
+            if (logistic) { l = sp_neg; dl = sig - 1.0; }
             else if (loss == Loss::Wasserstein) { l = -f; dl = -1.0; }
             else { l = std::max(0.0, 1.0 - f); dl = f < 1.0 ? -1.0 : 0.0; }
             break;
         case Role::DFake:
-            if (logistic) { l = softplus(f); dl = sigmoid(f); }
+            if (logistic) { l = sp_pos; dl = sig; }
             else if (loss == Loss::Wasserstein) { l = f; dl = 1.0; }
             else { l = std::max(0.0, 1.0 + f); dl = f > -1.0 ? 1.0 : 0.0; }
             break;
         case Role::GFake:
-            if (loss == Loss::Minimax) { l = -softplus(f); dl = -sigmoid(f); }
-            else if (loss == Loss::NonSaturating) { l = softplus(-f); dl = sigmoid(f) - 1.0; }
+            if (loss == Loss::Minimax) { l = -sp_pos; dl = -sig; }
+            else if (loss == Loss::NonSaturating) { l = sp_neg; dl = sig - 1.0; }
             else { l = -f; dl = -1.0; }
             break;
         case Role::None: l = 0; dl = 0; break;
     }
-}
-
-inline double d_stat(Loss loss, double f) {
-    return (loss == Loss::Minimax || loss == Loss::NonSaturating) ? sigmoid(f) : f;
+    stat = logistic ? sig : f;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -233,9 +228,8 @@ double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, lon
     for (long i = 0; i < B; ++i) {
         const double fi = (double)f[i];
         double l, dl;
-        row_loss(c.loss, role, fi, l, dl);
+        row_loss(c.loss, role, fi, l, dl, stat_rows[i]);
         loss_rows[i] = l;
-        stat_rows[i] = d_stat(c.loss, fi);
         gout[i] = (T)dl * inv_n;
     }
     if (pen)
