@@ -154,19 +154,20 @@ def test_penalty_matches_finite_differences(hidden, output, center):
     assert rel_err(grad, fd) < 1e-6
 
 
+@pytest.mark.parametrize("n", [200, 20])  # by halves; one whole block (under 24 rows)
 @pytest.mark.parametrize("hidden", ACTIVATIONS)
-def test_penalty_fused_with_a_loss(hidden):
+def test_penalty_fused_with_a_loss(hidden, n):
     # one pass for loss + penalty == the two computed apart
     net = make((3, 9, 6, 1), hidden, "identity", seed=15)
-    X = data(200, 3)
-    G = data(200, 1, seed=16)
+    X = data(n, 3)
+    G = data(n, 1, seed=16)
     for c in (0.0, 1.0):
         value, fused = net.input_gradient_penalty(X, center=c, grad_output=G)
         value_alone, pen = net.input_gradient_penalty(X, center=c)
         assert value == value_alone
         assert rel_err(fused, pen + net.backward(X, G)[0]) < 1e-13
     with pytest.raises(ValueError, match="grad_output should have the shape"):
-        net.input_gradient_penalty(X, grad_output=np.ones((200, 2)))
+        net.input_gradient_penalty(X, grad_output=np.ones((n, 2)))
 
 
 def test_penalty_closed_form_linear_network():

@@ -9,10 +9,12 @@ configuration. Layer ``l`` computes ``Z = A @ W + b``, ``A = phi(Z)`` with ``W``
 Batches go through in super-blocks of 512 rows, one after the other; the matrix products of
 a super-block are split over threads by rows or columns of their results, and the core's own
 product kernel sums every element in one fixed order however it is split, so every result
-is bit-identical for any ``n_threads``. Small networks (every weight matrix of at most 65,536
-values, layers at most 512 wide) take a super-block as two fixed halves instead, each half a
-whole pass on one thread, and add the halves' gradients in a fixed order: the same bits for
-any ``n_threads`` again, but such a pass uses at most two threads. The plain-NumPy twin of
+is bit-identical for any ``n_threads``. Small networks take a super-block as two fixed halves
+instead, each half a whole pass on one thread, and add the halves' gradients in a fixed
+order: the same bits for any ``n_threads`` again, but such a pass uses at most two threads.
+A network is small for a super-block of ``m >= 24`` rows when every layer has at most 65,536
+weights and ``n_out * m <= 2**18`` (so at most 512 outputs for a full super-block); which
+path runs depends on the shapes alone. The plain-NumPy twin of
 this class, used as the test oracle, is :class:`genmix.reference.ReferenceMLP`.
 """
 

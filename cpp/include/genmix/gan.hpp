@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -258,12 +259,6 @@ double d_pass(const Config& c, const T* d, const T* X, long n, Role role, bool p
     return pen_sum;
 }
 
-inline double sum_in_order(const std::vector<double>& v, long lo, long hi) {
-    double s = 0;
-    for (long i = lo; i < hi; ++i) s += v[i];
-    return s;
-}
-
 // All buffers of a training loop.
 template <class T>
 struct Trainer {
@@ -351,6 +346,11 @@ struct Trainer {
         z_pending = false;
     }
 
+    // The sum, in row order, of the batch's rows of pass `which` (0 real, 1 fake) in v.
+    double batch_sum(const std::vector<double>& v, int which) const {
+        return std::accumulate(v.begin() + which * c.batch, v.begin() + (which + 1) * c.batch, 0.0);
+    }
+
     void interpolate(long r0, long r1) {
         const long dim = c.dim();
         for (long i = r0; i < r1; ++i) {
@@ -376,8 +376,9 @@ struct Trainer {
                 dws, c.D, B, c.penalty != Penalty::None, true, c.n_threads,
                 [&](int h, long c0, long c1, nn::Tape<T>& tp, const nn::Par<T>& one) {
                     // rows c0..c1 of the real, fake (and interpolate) passes, into this half's gradient
-                    auto pass = [&](const nn::Vec<T>& X, long rows_at, Role role, bool pen, T center, bool accumulate) {
-                        return discriminate_rows<T>(c, net, X.data() + c0 * dim, c1 - c0, B, role, pen, center,
+                    auto pass = [&](const nn::Vec<T>& X, long rows_at, Role role, bool with_pen, T center,
+                                    bool accumulate) {
+                        return discriminate_rows<T>(c, net, X.data() + c0 * dim, c1 - c0, B, role, with_pen, center,
                                                     half_gamma, dws.half_grad[h].data(), accumulate, nullptr,
                                                     lr + rows_at + c0, dr + rows_at + c0, dws.gout.data() + c0, tp,
                                                     one);
@@ -404,12 +405,12 @@ struct Trainer {
             }
         }
         pen /= (double)B;
-        const double l_real = sum_in_order(loss_rows, 0, B), l_fake = sum_in_order(loss_rows, B, 2 * B);
+        const double l_real = batch_sum(loss_rows, 0), l_fake = batch_sum(loss_rows, 1);
         const double pen_term = c.penalty == Penalty::None ? 0.0 : 0.5 * c.penalty_weight * pen;
         stats[kDLoss] = (l_real + l_fake) / (double)B + pen_term;
         stats[kPenalty] = pen;
-        stats[kDReal] = sum_in_order(stat_rows, 0, B) / (double)B;
-        stats[kDFake] = sum_in_order(stat_rows, B, 2 * B) / (double)B;
+        stats[kDReal] = batch_sum(stat_rows, 0) / (double)B;
+        stats[kDFake] = batch_sum(stat_rows, 1) / (double)B;
         stats[kDGradNorm] = norm(gd);
     }
 
@@ -439,7 +440,7 @@ struct Trainer {
             else
                 nn::backward<T>(c.G, g, z.data(), dX.data(), B, gg.data(), nullptr, c.n_threads, nullptr, &gws);
         }
-        stats[kGLoss] = sum_in_order(loss_rows, 0, B) / (double)B;
+        stats[kGLoss] = batch_sum(loss_rows, 0) / (double)B;
         stats[kGGradNorm] = norm(gg);
     }
 };

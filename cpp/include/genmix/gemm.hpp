@@ -161,9 +161,9 @@ void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
                         const int at = std::min(o, kNr - L);
                         pstoreu(out + at, ploadu<P>(s + at));
                     }
-                } else if (p + 1 < kc && j + L <= nc) {
-                    // one packet; its last lanes land where row p + 1 goes next (and the load
-                    // stays inside the row's nc values)
+                } else if ((kc - p) * kNr >= L && j + L <= nc) {
+                    // one packet: its last lanes land on the rows after p of this panel, written
+                    // next (the store stays inside the panel, the load inside the row's nc values)
                     pstoreu(out, ploadu<P>(s));
                 } else {
                     for (int c = 0; c < kNr; ++c) out[c] = s[c];

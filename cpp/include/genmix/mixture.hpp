@@ -237,7 +237,7 @@ struct LogProbModel {
     // Full covariance: the block's rows as log_prob_full_component reads them.
     void to_panels(Scratch<T>& s, long B) const {
         if (d <= kSmallD) return;
-        constexpr int P = quad_panel_rows<T>();
+        constexpr int P = panel_rows<T>();
         s.xt.resize((B + P - 1) / P * P * d);
         rows_to_panels(s.xp.data(), B, d, dp, s.xt.data());
     }
@@ -948,7 +948,7 @@ template <class T>
 T* quad_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xt.data(); }
 template <class T>
 long quad_offset(const Scratch<T>& s, int d, long i, int f) {
-    constexpr int P = quad_panel_rows<T>();
+    constexpr int P = panel_rows<T>();
     return d <= kSmallD ? (long)f * s.xc.rows() + i : (i / P * d + f) * P + i % P;
 }
 

@@ -179,7 +179,8 @@ void init_params(const Spec& s, Init init, std::uint64_t seed, T* params) {
 // Threads. A batch is processed in super-blocks of up to kSuperRows samples, one after the
 // other; inside a super-block every product of a layer is split over threads by rows or
 // columns of its result (gemm.hpp sums each element in one fixed order, so the split never
-// changes a bit), and elementwise work is split by columns.
+// changes a bit), and elementwise work is split by columns. Small networks instead run each
+// half of a super-block on one thread (for_halves).
 
 // Samples per super-block: the width of every product, and of the tape.
 constexpr long kSuperRows = 512;
@@ -203,7 +204,7 @@ constexpr long kElementwiseSlice = 1L << 13;
 template <class T>
 struct Par {
     int nt;
-    gemm::PackBuffers<T>* packs;  // at least max(nt, 2) of them
+    gemm::PackBuffers<T>* packs;  // max(nt, 2) of them, or exactly one when in_part
     bool in_part;                 // the call covers one of a super-block's two halves (for_halves)
 };
 
@@ -216,6 +217,13 @@ inline bool sum_per_half(long no, long ni, long B) {
            B >= 4 * gemm::kNr;
 }
 inline long half_cut(long B) { return ceil_div(ceil_div(B, 2), gemm::kNr) * gemm::kNr; }
+
+// dst[e] = ((accumulate ? dst[e] : 0) + P0[e]) + P1[e] for e in lo..hi: two halves' sums
+// added in a fixed order.
+template <class T>
+void add_in_order(const T* P0, const T* P1, long lo, long hi, T* dst, bool accumulate) {
+    for (long e = lo; e < hi; ++e) dst[e] = ((accumulate ? dst[e] : T(0)) + P0[e]) + P1[e];
+}
 
 // C (m x n, ldc) (+)= op(A) op(B) as gemm::product, split over par's threads; then
 // epi(i0, i1, j0, j1) on each part (rows i0..i1, columns j0..j1) by the thread that computed
@@ -290,7 +298,7 @@ void add_bias_and_activate(Act a, T slope, const T* b, T* Z, T* A, long ld, long
         T* z = Z + j * ld;
         T* y = A + j * ld;
         switch (a) {  // outside the inner loop, which then vectorises
-            case Act::Relu:  // in place (A == Z)
+            case Act::Relu:  // in place (A == Z): y not used
                 for (long i = i0; i < i1; ++i) {
                     const T v = z[i] + b[i];
                     z[i] = v > T(0) ? v : T(0);
@@ -350,11 +358,14 @@ struct Tape {
     // Sizes the buffers for super-blocks of up to B samples of network s (and for its
     // penalty). Cheap when nothing changes; a tape may be reused for another network.
     void reserve(const Spec& s, long B, bool penalty) {
+        const bool same = shape.size() == s.sizes.size() + 2 &&
+                          std::equal(s.sizes.begin(), s.sizes.end(), shape.begin()) &&
+                          shape[s.sizes.size()] == (long)s.hidden && shape.back() == (long)s.output;
+        if (same && cap >= B && (has_penalty || !penalty)) return;
         std::vector<long> sh = s.sizes;
         sh.push_back((long)s.hidden);
         sh.push_back((long)s.output);
-        if (sh == shape && cap >= B && (has_penalty || !penalty)) return;
-        if (sh != shape) {
+        if (!same) {
             has_penalty = false;
             cap = 0;
         }
@@ -423,7 +434,7 @@ struct Net {
                      const Par<T>& par) const {
         const long no = s.n_out(l), ni = s.n_in(l);
         T* gb = grad + s.b_off[l];
-        if (!par.in_part && sum_per_half(no, ni, B)) {
+        if (!par.in_part && sum_per_half(no, ni, B)) {  // (in_part: one pack buffer, no split)
             // two fixed halves of the samples (where a column-first split leaves them on two
             // threads), summed separately and then added in order: any thread count, same bits
             const long h = half_cut(B), size = no * (ni + 1);
@@ -438,11 +449,8 @@ struct Net {
                 for (long j = c0; j < c1; ++j)
                     for (long i = 0; i < no; ++i) pb[i] += D[i + j * no];
             });
-            const T* P0 = tp.wpart.data();
-            const T* P1 = P0 + size;
-            T* gw = grad + s.w_off[l];
-            for (long e = 0; e < no * ni; ++e) gw[e] = ((accumulate ? gw[e] : T(0)) + P0[e]) + P1[e];
-            for (long i = 0; i < no; ++i) gb[i] = ((accumulate ? gb[i] : T(0)) + P0[no * ni + i]) + P1[no * ni + i];
+            // the layer's weights and biases are contiguous in grad, as in each half's part
+            add_in_order(tp.wpart.data(), tp.wpart.data() + size, 0, size, grad + s.w_off[l], accumulate);
             return;
         }
         par_product<T>(par, no, ni, B, D, 1, no, Ain, ni, 1, grad + s.w_off[l], no, accumulate,
@@ -516,7 +524,7 @@ struct Net {
 
     // After forward, for a scalar output (d_out == 1): grad (+)= the parameter gradient of
     // weight * sum_i (||grad_x f(x_i)|| - center)^2   plus, when G is given, of
-    // sum_i G_i f(x_i) (so a loss and its penalty share the downward pass). Returns
+    // sum_i G_i f(x_i) (so a loss and its penalty share the passes). Returns
     // sum_i (||grad_x f(x_i)|| - center)^2 over the block. With center > 0 and a zero input
     // gradient, the (undefined) direction is taken as 0.
     double penalty(const T* X, const T* G, long B, T center, T weight, Tape<T>& tp, T* grad, bool accumulate,
@@ -524,7 +532,7 @@ struct Net {
         const T slope = (T)s.slope;
         const int L = s.n_layers();
         // The upward pass writes (or adds to) every weight gradient; the biases get only the
-        // downward pass's terms, so they start from 0 here when overwriting.
+        // loss's and the downward pass's terms, so they start from 0 here when overwriting.
         if (!accumulate)
             for (int l = 0; l < L; ++l) std::fill(grad + s.b_off[l], grad + s.b_off[l] + s.n_out(l), T(0));
         // derivatives of the activations, whole columns
@@ -601,6 +609,8 @@ struct Net {
             if (curved) top_curved = l;
             const bool next = l + 1 < L;
             if (next || curved) par_product<T>(par, no, B, ni, p + s.w_off[l], 1, no, sbar, 1, ni, tbar, no, false);
+            const T* Tl = tp.Tl[l].data();
+            T* gb = grad + s.b_off[l];
             if (fused) {
                 const T* Ain = a_in(tp, X, l);
                 T* sb = sbar;
@@ -608,12 +618,13 @@ struct Net {
                     for (long j = j0; j < j1; ++j)
                         for (long r = 0; r < ni; ++r) sb[j * ni + r] = std::fma(Ain[j * ni + r], G[j], sb[j * ni + r]);
                 });
-                const T* Tl = tp.Tl[l].data();
-                T* gb = grad + s.b_off[l];
-                for (long j = 0; j < B; ++j)
-                    for (long i = 0; i < no; ++i) gb[i] = std::fma(Tl[i + j * no], G[j], gb[i]);
             }
-            par_product<T>(par, no, ni, B, tp.Tl[l].data(), 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate);
+            par_product<T>(par, no, ni, B, Tl, 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate,
+                           [&](long i0, long i1, long j0, long) {
+                               if (!fused || j0 != 0) return;  // the part holding column 0 owns the bias rows
+                               for (long j = 0; j < B; ++j)
+                                   for (long i = i0; i < i1; ++i) gb[i] = std::fma(Tl[i + j * no], G[j], gb[i]);
+                           });
             T* Q = curved ? tp.D2[l].data() : nullptr;
             const T* Sl = tp.S[l].data();
             const T* D1 = tp.D1[l].data();
@@ -693,11 +704,10 @@ void for_halves(Workspace<T>& ws, const Spec& s, long B, bool penalty, bool grad
 // grad (+)= half_grad[0] + half_grad[1], each element added in that order.
 template <class T>
 void add_halves(const Workspace<T>& ws, long n, T* grad, bool accumulate, int n_threads) {
-    const T* P0 = ws.half_grad[0].data();
-    const T* P1 = ws.half_grad[1].data();
     parallel_for(ceil_div(n, kElementwiseSlice), n_threads, [&](long si) {
-        const long lo = si * kElementwiseSlice, hi = std::min(n, lo + kElementwiseSlice);
-        for (long e = lo; e < hi; ++e) grad[e] = ((accumulate ? grad[e] : T(0)) + P0[e]) + P1[e];
+        const long lo = si * kElementwiseSlice;
+        add_in_order(ws.half_grad[0].data(), ws.half_grad[1].data(), lo, std::min(n, lo + kElementwiseSlice), grad,
+                     accumulate);
     });
 }
 
@@ -774,7 +784,8 @@ void backward(const Spec& s, const T* params, const T* X, const T* G, long n, T*
 }
 
 // As backward, for a batch that fits one super-block (n <= kSuperRows) whose forward pass
-// forward(s, params, X, n, ..., ws) has just filled ws's tape: the forward pass is not redone.
+// forward(s, params, X, n, ..., ws) has just filled ws's tape (or its halves' tapes): the
+// forward pass is not redone.
 template <class T>
 void backward_after_forward(const Spec& s, const T* params, const T* X, const T* G, long n, T* grad, T* dX,
                             int n_threads, Workspace<T>& ws) {

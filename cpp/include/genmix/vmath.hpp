@@ -253,29 +253,31 @@ inline void panel_columns(V (&sq)[2], const T* xt, const T* U, int dp, const T* 
 }
 }  // namespace detail
 
-// Full covariance works on the block's centred rows transposed into panels of two vectors
-// of rows (quad_panel_rows: 16 floats or 8 doubles):
+// The E-step kernels' row panels: two vectors of rows, 16 floats or 8 doubles.
+template <class T>
+constexpr int panel_rows() {
+    return 2 * Simd<T>::lanes;
+}
+
+// Full covariance works on the block's centred rows transposed into panels (panel_rows):
 //   xt[(p d + f) P + r] = x(p P + r, f), zero past row B.
 // Then y_j = sum_{f <= j} x_f U[f, j] is one FMA of a whole vector of rows per entry of U
 // on or above the diagonal: only the d(d+1)/2 useful products, where vectors along U's
 // rows waste the lanes below the diagonal (at d = 16: 24 instead of 17 FMAs per float
 // row), and the result is a vector of rows, with no horizontal sums.
-template <class T>
-constexpr int quad_panel_rows() {
-    return 2 * Simd<T>::lanes;
-}
-
 // xt <- the B rows of xp (row-major, rows dp apart) in panels, as above.
 template <class T>
 void rows_to_panels(const T* xp, long B, int d, int dp, T* xt) {
-    constexpr int P = quad_panel_rows<T>();
+    constexpr int P = panel_rows<T>();
     for (long p = 0; p * P < B; ++p) {
         T* out = xt + p * d * P;
         const int rows = (int)std::min<long>(P, B - p * P);
-        for (int r = 0; r < P; ++r) {
+        for (int r = 0; r < rows; ++r) {
             const T* x = xp + (p * P + r) * dp;
-            for (int f = 0; f < d; ++f) out[f * P + r] = r < rows ? x[f] : T(0);
+            for (int f = 0; f < d; ++f) out[f * P + r] = x[f];
         }
+        if (rows < P)
+            for (int f = 0; f < d; ++f) std::fill(out + f * P + rows, out + (f + 1) * P, T(0));
     }
 }
 
@@ -559,10 +561,6 @@ namespace genmix {
 // with AVX2: 3 x 4 and 4 x 3 tiles ran at about half its speed).
 //   panels: xpan[(p K + f) P + r] = X2(p P + r, f), P = panel_rows<T>(), zero past row B;
 //   tiles:  Wp[(t K + f) C + c] = W(f, t C + c), C = kPanelTileCols, zero past column k.
-template <class T>
-constexpr int panel_rows() {
-    return 2 * Simd<T>::lanes;
-}
 constexpr int kPanelTileCols = 6;
 
 // xpan <- the panels above of X2 = [x^2, x, 1] for the B rows of xs (row-major, d apart),
