@@ -262,7 +262,8 @@ def _medium(**kw):
 @pytest.mark.parametrize("kw", [dict(), dict(activation="tanh", penalty="gp", loss="wasserstein",
                                              update="simultaneous", dtype=np.float64),
                                 # a layer too wide for the two-halves passes, and a batch of two super-blocks
-                                dict(discriminator_hidden=(260, 260)), dict(batch_size=600, penalty="gp")])
+                                dict(discriminator_hidden=(260, 260)), dict(batch_size=600, penalty="gp"),
+                                dict(batch_size=25), dict(batch_size=23)])  # unequal halves; no halves
 def test_thread_count_invariance(kw):
     X = make_ring(1000, random_state=0)[0]
     a = _medium(n_threads=1, **kw).fit(X)
