@@ -267,10 +267,11 @@ def _medium(**kw):
 def test_thread_count_invariance(kw):
     X = make_ring(1000, random_state=0)[0]
     a = _medium(n_threads=1, **kw).fit(X)
-    b = _medium(n_threads=2, **kw).fit(X)
-    _state_equal(a, b)
-    for k in a.history_:
-        np.testing.assert_array_equal(a.history_[k], b.history_[k])
+    for nt in (2, 3):  # 3: small networks' halves in turn, each on every thread
+        b = _medium(n_threads=nt, **kw).fit(X)
+        _state_equal(a, b)
+        for k in a.history_:
+            np.testing.assert_array_equal(a.history_[k], b.history_[k])
 
 
 def test_save_load_resume_is_bit_identical(tmp_path):

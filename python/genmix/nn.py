@@ -10,12 +10,13 @@ Batches go through in super-blocks of 512 rows, one after the other; the matrix 
 a super-block are split over threads by rows or columns of their results, and the core's own
 product kernel sums every element in one fixed order however it is split, so every result
 is bit-identical for any ``n_threads``. Small networks take a super-block as two fixed halves
-instead, each half a whole pass on one thread, and add the halves' gradients in a fixed
-order: the same bits for any ``n_threads`` again, but such a pass uses at most two threads.
-A network is small for a super-block of ``m >= 24`` rows when every layer has at most 65,536
-weights and ``n_out * m <= 2**18`` (so at most 512 outputs for a full super-block); which
-path runs depends on the shapes alone. The plain-NumPy twin of
-this class, used as the test oracle, is :class:`genmix.reference.ReferenceMLP`.
+instead and add the halves' gradients in a fixed order: with two threads each half is a
+whole pass on one thread; with one thread, or more than two, the halves go in turn, each
+with every thread on its products. The same bits for any ``n_threads`` again. A network is
+small for a super-block of ``m >= 24`` rows when every layer has at most 65,536 weights and
+``n_out * m <= 2**18`` (so at most 512 outputs for a full super-block); which path runs
+depends on the shapes alone. The plain-NumPy twin of this class, used as the test oracle,
+is :class:`genmix.reference.ReferenceMLP`.
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ constexpr long kElementwiseSlice = 1L << 13;
 template <class T>
 struct Par {
     int nt;
-    gemm::PackBuffers<T>* packs;  // max(nt, 2) of them, or exactly one when in_part
+    gemm::PackBuffers<T>* packs;  // max(nt, 2) of them (nt when in_part)
     bool in_part;                 // the call covers one of a super-block's two halves (for_halves)
 };
 
@@ -434,7 +434,7 @@ struct Net {
                      const Par<T>& par) const {
         const long no = s.n_out(l), ni = s.n_in(l);
         T* gb = grad + s.b_off[l];
-        if (!par.in_part && sum_per_half(no, ni, B)) {  // (in_part: one pack buffer, no split)
+        if (!par.in_part && sum_per_half(no, ni, B)) {  // (a half of for_halves is not split again)
             // two fixed halves of the samples (where a column-first split leaves them on two
             // threads), summed separately and then added in order: any thread count, same bits
             const long h = half_cut(B), size = no * (ni + 1);
@@ -672,11 +672,12 @@ struct Net {
 
 // ---------------------------------------------------------------------------------------
 // Small networks. When every layer's weight gradient is summed per half of the samples
-// anyway (sum_per_half), a super-block goes through as its two halves, each half a whole
-// pass on one thread with its own tape, pack buffers and gradient buffer: no
-// synchronisation between layers, and a half's activations stay in one core's cache. The
-// halves' gradients are then added in a fixed order (add_halves), so which thread runs a
-// half changes no bit, and one thread runs both in turn.
+// anyway (sum_per_half), a super-block goes through as its two halves, each with its own
+// tape and gradient buffer, and the halves' gradients are then added in a fixed order
+// (add_halves). With two threads each half is a whole pass on one thread: no
+// synchronisation between layers, and a half's activations stay in one core's cache. With
+// one thread, or more than two, the halves go in turn, each with every thread on its
+// products (whose bits do not depend on the split). Either way the same bits.
 
 inline bool by_halves(const Spec& s, long B) {
     for (int l = 0; l < s.n_layers(); ++l)
@@ -695,10 +696,16 @@ void for_halves(Workspace<T>& ws, const Spec& s, long B, bool penalty, bool grad
         for (Vec<T>& g : ws.half_grad)
             if (g.size() < s.n_params) g.resize(s.n_params);
     const Par<T> all = ws.par(n_threads);
-    parallel_for(2, all.nt, [&](long t) {
-        const Par<T> one{1, all.packs + t, true};
-        body((int)t, t == 0 ? 0L : h, t == 0 ? h : B, ws.half_tp[t], one);
-    });
+    if (all.nt == 2) {
+        parallel_for(2, 2, [&](long t) {
+            const Par<T> one{1, all.packs + t, true};
+            body((int)t, t == 0 ? 0L : h, t == 0 ? h : B, ws.half_tp[t], one);
+        });
+        return;
+    }
+    const Par<T> every{all.nt, all.packs, true};
+    body(0, 0L, h, ws.half_tp[0], every);
+    body(1, h, B, ws.half_tp[1], every);
 }
 
 // grad (+)= half_grad[0] + half_grad[1], each element added in that order.
