@@ -259,6 +259,21 @@ def test_results_do_not_depend_on_buffer_alignment():
 # float32
 
 
+@pytest.mark.parametrize("width", [129, 143, 144, 145, 160, 161, 300])
+def test_float32_layers_wider_than_one_packed_row_block(width):
+    # Layers wider than the product's row block (about 144 rows, whole register tiles):
+    # under AVX-512 a float tile is 32 rows, and a block that was no multiple of it once
+    # made the packing of A write past its buffer (a heap overflow from width 129 on).
+    net = make((2, width, 1), "relu", "identity", seed=31, dtype=np.float32)
+    ref = reference_of(net)
+    X = data(256, 2, seed=32, dtype=np.float32)
+    G = data(256, 1, seed=33, dtype=np.float32)
+    assert rel_err(net.forward(X, n_threads=2), ref.forward(X.astype(np.float64))) < 1e-5
+    grad, _ = net.backward(X, G, n_threads=2)
+    grad_ref, _ = ref.backward(X.astype(np.float64), G.astype(np.float64))
+    assert rel_err(grad, grad_ref) < 1e-4
+
+
 @pytest.mark.parametrize("hidden", ACTIVATIONS)
 def test_float32_close_to_float64_reference(hidden):
     net = make((4, 16, 16, 1), hidden, "identity", seed=13, dtype=np.float32)

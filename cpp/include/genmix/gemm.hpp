@@ -40,8 +40,13 @@ template <class T>
 constexpr int kMr = 2 * kLanes<T>;  // rows of the register tile
 constexpr int kNr = 6;             // columns of the register tile
 constexpr long kKc = 256;          // inner-dimension block (a micro-panel of A stays in L1)
-constexpr long kMc = 144;          // rows of A packed at a time (stays in L2)
 constexpr long kNc = 2040;         // columns of B packed at a time
+// Rows of A packed at a time (stays in L2): about 144, rounded up to whole register tiles,
+// since pack_a writes whole kMr-row micro-panels (zero-padded) and the buffer is sized by it.
+template <class T>
+constexpr long kMc = (144 + kMr<T> - 1) / kMr<T> * kMr<T>;
+static_assert(kMc<float> % kMr<float> == 0 && kMc<double> % kMr<double> == 0, "A's block must be whole tiles");
+static_assert(kNc % kNr == 0, "B's block must be whole micro-panels");
 
 template <class T>
 using AlignedVec = std::vector<T, Eigen::aligned_allocator<T>>;
@@ -249,7 +254,7 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
         detail::tiny_product(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, buf.a))
         return;
     const long nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
-    const long mc_max = std::min(kMc, (m + mr - 1) / mr * mr);
+    const long mc_max = std::min(kMc<T>, (m + mr - 1) / mr * mr);  // pack_a writes whole micro-panels
     const long kc_max = std::min(kKc, k);
     T* b_pack = room_for(buf.b, kc_max * nc_max);
     T* a_pack = room_for(buf.a, kc_max * mc_max);
@@ -270,8 +275,8 @@ void product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* 
                 const long j_edge = nc / kNr * kNr;
                 detail::pack_b(bsrc + j_edge * b_cs, b_rs, b_cs, kc, nc - j_edge, b_pack + j_edge * kc);
             }
-            for (long ic = 0; ic < m; ic += kMc) {
-                const long mc = std::min(kMc, m - ic);
+            for (long ic = 0; ic < m; ic += kMc<T>) {
+                const long mc = std::min(kMc<T>, m - ic);
                 detail::pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_pack);
                 for (long jr = 0; jr < nc; jr += kNr) {
                     const long cols = std::min<long>(kNr, nc - jr);
