@@ -1,5 +1,11 @@
-// The extension module genmix._core: one registration function per area.
+// The extension module genmix._core_<variant>: one registration function per area. The same
+// sources are compiled once per instruction-set level (CMakeLists.txt); genmix._core picks one.
 #include <pybind11/pybind11.h>
+
+#include <Eigen/Core>
+
+#include "genmix/parallel.hpp"
+#include "genmix/simd.hpp"
 
 namespace py = pybind11;
 
@@ -8,13 +14,42 @@ void register_nn(py::module_& m);
 void register_categorical(py::module_& m);
 void register_gan(py::module_& m);
 
-PYBIND11_MODULE(_core, m) {
+#ifndef GENMIX_MODULE
+#define GENMIX_MODULE _core
+#define GENMIX_VARIANT "default"
+#define GENMIX_TARGET_FLAGS ""
+#endif
+
+#define GENMIX_STR2(x) #x
+#define GENMIX_STR(x) GENMIX_STR2(x)
+
+PYBIND11_MODULE(GENMIX_MODULE, m) {
     m.doc() = "genmix C++ core (Eigen + OpenMP). Private: use the classes in genmix.";
 #ifdef _OPENMP
     m.attr("has_openmp") = true;
+    m.attr("openmp_version") = (int)_OPENMP;
 #else
     m.attr("has_openmp") = false;
+    m.attr("openmp_version") = 0;
 #endif
+    py::dict info;
+    info["variant"] = GENMIX_VARIANT;
+    info["target_flags"] = GENMIX_TARGET_FLAGS;
+    info["vector_bytes"] = genmix::kVectorBytes;
+    info["register_bytes"] = genmix::kRegisterBytes;
+    info["fma"] = genmix::kHasFma;
+#if defined(__clang__)
+    info["compiler"] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    info["compiler"] = "gcc " __VERSION__;
+#else
+    info["compiler"] = "unknown";
+#endif
+    info["eigen"] = GENMIX_STR(EIGEN_WORLD_VERSION) "." GENMIX_STR(EIGEN_MAJOR_VERSION) "." GENMIX_STR(EIGEN_MINOR_VERSION);
+    info["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
+    m.attr("build_info") = info;
+    m.def("default_threads", [] { return genmix::resolve_threads(0); },
+          "Threads a call with n_threads=0 uses (OpenMP's default: OMP_NUM_THREADS or the cores).");
     register_mixture(m);
     register_nn(m);
     register_categorical(m);

@@ -154,8 +154,10 @@ py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array&
 }  // namespace
 
 void register_nn(py::module_& m) {
+    // module_local: several core variants may be imported in one process (tests, show_config)
     py::class_<NNWorkspace>(m, "NNWorkspace",
-                            "Scratch memory reused across MLP calls; holds no state (results never depend on it).")
+                            "Scratch memory reused across MLP calls; holds no state (results never depend on it).",
+                            py::module_local())
         .def(py::init<>());
 
     m.def(

@@ -6,6 +6,7 @@ when scikit-learn is installed); only NumPy is needed at run time.
 
 from . import datasets, metrics, nn, reference
 from ._base import ConvergenceWarning, NotFittedError
+from ._config import show_config
 from .categorical import CategoricalMixture
 from .classifier import GaussianMixtureClassifier
 from .gan import GAN
@@ -27,5 +28,6 @@ __all__ = [
     "nn",
     "reference",
     "select_n_components",
+    "show_config",
     "__version__",
 ]

@@ -7,7 +7,22 @@ from typing import Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
+from types import ModuleType
+from typing import Any, Dict, List
+
+# genmix._core re-exports the functions of the core variant chosen for this CPU
+# (genmix._core_<variant>); these name and load the variants.
+variant: str
+def cpu_features() -> Dict[str, bool]: ...
+def runs_here(variant: str) -> bool: ...
+def built_variants() -> List[str]: ...
+def load(variant: str) -> ModuleType: ...
+
+# attributes of every core variant
 has_openmp: bool
+openmp_version: int
+build_info: Dict[str, Any]  # variant, target_flags, vector_bytes, register_bytes, fma, compiler, eigen, eigen_simd
+def default_threads() -> int: ...
 
 def all_finite(a: npt.NDArray[np.floating], n_threads: int = 0) -> bool: ...
 def em_fit(

@@ -1,4 +1,5 @@
-"""Command line: `genmix demo` fits Gaussian mixtures to the bundled Old Faithful data."""
+"""Command line: `genmix demo` fits Gaussian mixtures to the bundled Old Faithful data;
+`genmix info` (or `python -m genmix --info`) prints the build and the core variant in use."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def demo(max_k: int = 4, covariance_type: str = "full", algorithm: str = "soft",
     X, names = load_faithful(return_feature_names=True)
     print(f"Old Faithful eruptions: {X.shape[0]} rows, features {', '.join(names)}")
     print(f"GaussianMixture(covariance_type={covariance_type!r}, algorithm={algorithm!r}, n_init=5), "
-          f"C++ core with OpenMP: {_core.has_openmp}\n")
+          f"C++ core {_core.variant} with OpenMP: {_core.has_openmp}\n")
     print(f"{'k':>2} {'log-lik/row':>12} {'BIC':>10} {'AIC':>10} {'iters':>5} {'time ms':>8}")
     rows = []
     for k in range(1, max_k + 1):
@@ -49,13 +50,22 @@ def _variances(gm, j):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="genmix", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--info", action="store_true", help="print the build and core variant, then exit")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("info", help="print the build: core variant (instruction set), vector width, OpenMP, threads")
     p = sub.add_parser("demo", help="fit mixtures with k = 1..max-k to the Old Faithful data")
     p.add_argument("--max-k", type=int, default=4)
     p.add_argument("--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"])
     p.add_argument("--algorithm", default="soft", choices=["soft", "hard"])
     p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.info or args.command == "info":
+        from ._config import show_config
+
+        show_config()
+        return 0
+    if args.command is None:
+        parser.error("a command is required (demo, info)")
     if args.command == "demo":
         demo(args.max_k, args.covariance_type, args.algorithm, args.seed)
     return 0

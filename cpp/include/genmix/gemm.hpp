@@ -13,8 +13,8 @@
 // Method (as in BLIS / GotoBLAS): A is packed into kMr x k micro-panels (zero-padded at the
 // edges), B into k x kNr micro-panels unless its columns are contiguous (then it is read in
 // place: packing it would cost as much as the product saves on the narrow batches here),
-// and a kMr x kNr register tile (2 x 6 SIMD vectors: 16 x 6 floats / 8 x 6 doubles with
-// AVX2) runs over them.
+// and a kMr x kNr register tile (2 x 6 SIMD vectors of simd.hpp's width: 16 x 6 floats /
+// 8 x 6 doubles with 32-byte vectors, 32 x 6 / 16 x 6 with 64-byte ones) runs over them.
 //
 // Operands are addressed by strides, so transposes cost nothing:
 //   op(A)(i, p) = A[i * a_rs + p * a_cs]   (m x k)
@@ -23,6 +23,8 @@
 #pragma once
 
 #include <Eigen/Core>
+
+#include "genmix/simd.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -33,9 +35,7 @@ namespace genmix {
 namespace gemm {
 
 template <class T>
-using Packet = typename Eigen::internal::packet_traits<T>::type;
-template <class T>
-constexpr int kLanes = Eigen::internal::unpacket_traits<Packet<T>>::size;
+constexpr int kLanes = Simd<T>::lanes;
 template <class T>
 constexpr int kMr = 2 * kLanes<T>;  // rows of the register tile
 constexpr int kNr = 6;             // columns of the register tile
@@ -73,46 +73,47 @@ namespace detail {
 template <class T, bool Direct>
 inline void micro_kernel(long kc, const T* __restrict ap, const T* __restrict bp, long b_cs, T* c, long ldc,
                          bool load_c) {
-    using namespace Eigen::internal;
-    using P = Packet<T>;
+    using simd::load;
+    using P = typename Simd<T>::type;
     constexpr int L = kLanes<T>;
     P c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (load_c) {
-        c00 = ploadu<P>(c + 0 * ldc), c01 = ploadu<P>(c + 0 * ldc + L);
-        c10 = ploadu<P>(c + 1 * ldc), c11 = ploadu<P>(c + 1 * ldc + L);
-        c20 = ploadu<P>(c + 2 * ldc), c21 = ploadu<P>(c + 2 * ldc + L);
-        c30 = ploadu<P>(c + 3 * ldc), c31 = ploadu<P>(c + 3 * ldc + L);
-        c40 = ploadu<P>(c + 4 * ldc), c41 = ploadu<P>(c + 4 * ldc + L);
-        c50 = ploadu<P>(c + 5 * ldc), c51 = ploadu<P>(c + 5 * ldc + L);
+        c00 = load(c + 0 * ldc), c01 = load(c + 0 * ldc + L);
+        c10 = load(c + 1 * ldc), c11 = load(c + 1 * ldc + L);
+        c20 = load(c + 2 * ldc), c21 = load(c + 2 * ldc + L);
+        c30 = load(c + 3 * ldc), c31 = load(c + 3 * ldc + L);
+        c40 = load(c + 4 * ldc), c41 = load(c + 4 * ldc + L);
+        c50 = load(c + 5 * ldc), c51 = load(c + 5 * ldc + L);
     } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = pset1<P>(T(0));
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = P{};
     }
     const long cs = Direct ? b_cs : 1;  // column step of B
     const T *b0 = bp, *b1 = bp + cs, *b2 = bp + 2 * cs, *b3 = bp + 3 * cs, *b4 = bp + 4 * cs, *b5 = bp + 5 * cs;
     const long rs = Direct ? 1 : kNr;  // row step of B
     for (long p = 0; p < kc; ++p) {
-        const P a0 = pload<P>(ap), a1 = pload<P>(ap + L);
+        const P a0 = load(ap), a1 = load(ap + L);
         const long q = p * rs;
-        P b = pset1<P>(b0[q]);
-        c00 = pmadd(a0, b, c00), c01 = pmadd(a1, b, c01);
-        b = pset1<P>(b1[q]);
-        c10 = pmadd(a0, b, c10), c11 = pmadd(a1, b, c11);
-        b = pset1<P>(b2[q]);
-        c20 = pmadd(a0, b, c20), c21 = pmadd(a1, b, c21);
-        b = pset1<P>(b3[q]);
-        c30 = pmadd(a0, b, c30), c31 = pmadd(a1, b, c31);
-        b = pset1<P>(b4[q]);
-        c40 = pmadd(a0, b, c40), c41 = pmadd(a1, b, c41);
-        b = pset1<P>(b5[q]);
-        c50 = pmadd(a0, b, c50), c51 = pmadd(a1, b, c51);
+        T b = b0[q];
+        c00 += a0 * b, c01 += a1 * b;
+        b = b1[q];
+        c10 += a0 * b, c11 += a1 * b;
+        b = b2[q];
+        c20 += a0 * b, c21 += a1 * b;
+        b = b3[q];
+        c30 += a0 * b, c31 += a1 * b;
+        b = b4[q];
+        c40 += a0 * b, c41 += a1 * b;
+        b = b5[q];
+        c50 += a0 * b, c51 += a1 * b;
         ap += 2 * L;
     }
-    pstoreu(c + 0 * ldc, c00), pstoreu(c + 0 * ldc + L, c01);
-    pstoreu(c + 1 * ldc, c10), pstoreu(c + 1 * ldc + L, c11);
-    pstoreu(c + 2 * ldc, c20), pstoreu(c + 2 * ldc + L, c21);
-    pstoreu(c + 3 * ldc, c30), pstoreu(c + 3 * ldc + L, c31);
-    pstoreu(c + 4 * ldc, c40), pstoreu(c + 4 * ldc + L, c41);
-    pstoreu(c + 5 * ldc, c50), pstoreu(c + 5 * ldc + L, c51);
+    using simd::store;
+    store(c + 0 * ldc, c00), store(c + 0 * ldc + L, c01);
+    store(c + 1 * ldc, c10), store(c + 1 * ldc + L, c11);
+    store(c + 2 * ldc, c20), store(c + 2 * ldc + L, c21);
+    store(c + 3 * ldc, c30), store(c + 3 * ldc + L, c31);
+    store(c + 4 * ldc, c40), store(c + 4 * ldc + L, c41);
+    store(c + 5 * ldc, c50), store(c + 5 * ldc + L, c51);
 }
 
 // Packs op(A)(i0 .. i0+mc, p0 .. p0+kc) into micro-panels of kMr rows, p-major inside.
@@ -156,20 +157,18 @@ void pack_b(const T* B, long b_rs, long b_cs, long kc, long nc, T* out) {
                 out[0] = s0[p], out[1] = s1[p], out[2] = s2[p], out[3] = s3[p], out[4] = s4[p], out[5] = s5[p];
             }
         } else if (b_cs == 1 && cols == kNr) {  // rows contiguous: 6 values per row
-            using namespace Eigen::internal;
-            using P = Packet<T>;
             constexpr int L = kLanes<T>;
             for (long p = 0; p < kc; ++p, out += kNr) {
                 const T* s = src + p * b_rs;
-                if constexpr (L < kNr) {  // packets side by side, the last one overlapping
+                if constexpr (L < kNr) {  // vectors side by side, the last one overlapping
                     for (int o = 0; o < kNr; o += L) {
                         const int at = std::min(o, kNr - L);
-                        pstoreu(out + at, ploadu<P>(s + at));
+                        simd::store(out + at, simd::load(s + at));
                     }
                 } else if ((kc - p) * kNr >= L && j + L <= nc) {
-                    // one packet: its last lanes land on the rows after p of this panel, written
+                    // one vector: its last lanes land on the rows after p of this panel, written
                     // next (the store stays inside the panel, the load inside the row's nc values)
-                    pstoreu(out, ploadu<P>(s));
+                    simd::store(out, simd::load(s));
                 } else {
                     for (int c = 0; c < kNr; ++c) out[c] = s[c];
                 }
@@ -194,8 +193,8 @@ namespace detail {
 
 // C (m <= kTinyRows rows) (+)= op(A) op(B) without packing. Rows of B contiguous: each row of
 // C is one axpy chain per element, in p order, as in the register tile. Columns of B
-// contiguous: each element is a dot product in the SIMD lanes, reduced in Eigen's fixed order. Returns false (nothing
-// done) for other layouts.
+// contiguous: each element is a dot product in the SIMD lanes, reduced in a fixed order.
+// Returns false (nothing done) for other layouts.
 template <class T>
 bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, const T* B, long b_rs, long b_cs, T* C,
                   long ldc, bool accumulate, AlignedVec<T>& tmp) {
@@ -206,7 +205,7 @@ bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, cons
             for (long p = 0; p < k; ++p) {
                 const T a = A[i * a_rs + p * a_cs];
                 const T* b = B + p * b_rs;
-                for (long j = 0; j < n; ++j) c[j] = std::fma(a, b[j], c[j]);
+                for (long j = 0; j < n; ++j) c[j] = madd(a, b[j], c[j]);
             }
             for (long j = 0; j < n; ++j) C[i + j * ldc] = c[j];
         }
@@ -216,16 +215,14 @@ bool tiny_product(long m, long n, long k, const T* A, long a_rs, long a_cs, cons
         T* a = room_for(tmp, k);
         for (long i = 0; i < m; ++i) {
             for (long p = 0; p < k; ++p) a[p] = A[i * a_rs + p * a_cs];
-            using namespace Eigen::internal;
-            using P = Packet<T>;
             constexpr int L = kLanes<T>;
             for (long j = 0; j < n; ++j) {
                 const T* b = B + j * b_cs;
-                P acc = pset1<P>(T(0));
+                typename Simd<T>::type acc{};
                 long p = 0;
-                for (; p + L <= k; p += L) acc = pmadd(ploadu<P>(a + p), ploadu<P>(b + p), acc);
-                T dot = predux(acc);
-                for (; p < k; ++p) dot = std::fma(a[p], b[p], dot);
+                for (; p + L <= k; p += L) acc += simd::load(a + p) * simd::load(b + p);
+                T dot = simd::reduce_add<T>(acc);
+                for (; p < k; ++p) dot = madd(a[p], b[p], dot);
                 C[i + j * ldc] = accumulate ? C[i + j * ldc] + dot : dot;
             }
         }

@@ -85,6 +85,8 @@ struct DataView {
 
 // Rows per block: a block's centred rows and responsibilities stay in L1/L2.
 constexpr long kBlockRows = 256;
+static_assert(kBlockRows % panel_rows<float>() == 0 && kBlockRows % panel_rows<double>() == 0,
+              "a block is whole row panels, for every vector width");
 
 // d rounded up to whole SIMD vectors: the row stride of the full-covariance kernels.
 inline int padded_width(int d, int lanes) { return (d + lanes - 1) / lanes * lanes; }
@@ -431,7 +433,7 @@ long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::v
     const long B = g.rows();
     const int k = (int)g.cols();
     kept.resize(k);
-    rows.resize((size_t)k * B + 8);  // select_above may write 8 past its count
+    rows.resize((size_t)k * B + kSelectSlack);  // select_above may write past its count
     thr.resize(B);
     // a look at the first rows first: on overlapping components the block is dense, and
     // this decides it for an eighth of the full count (a pure function of the block's data)

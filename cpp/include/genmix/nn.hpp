@@ -334,7 +334,7 @@ void mask_grad(Act a, T slope, const T* Z, const T* A, T* G, long ld, long i0, l
                 for (long i = i0; i < i1; ++i) g[i] = z[i] > T(0) ? g[i] : slope * g[i];
                 break;
             case Act::Tanh:
-                for (long i = i0; i < i1; ++i) g[i] *= std::fma(-y[i], y[i], T(1));
+                for (long i = i0; i < i1; ++i) g[i] *= madd(-y[i], y[i], T(1));
                 break;
             case Act::Sigmoid:
                 for (long i = i0; i < i1; ++i) g[i] *= y[i] * (T(1) - y[i]);
@@ -551,12 +551,12 @@ struct Net {
                             case Act::Relu: d1[i] = z[i] > T(0) ? T(1) : T(0); break;
                             case Act::LeakyRelu: d1[i] = z[i] > T(0) ? T(1) : slope; break;
                             case Act::Tanh:
-                                d1[i] = std::fma(-y[i], y[i], T(1));
+                                d1[i] = madd(-y[i], y[i], T(1));
                                 d2[i] = T(-2) * y[i] * d1[i];
                                 break;
                             case Act::Sigmoid:
                                 d1[i] = y[i] * (T(1) - y[i]);
-                                d2[i] = d1[i] * std::fma(T(-2), y[i], T(1));
+                                d2[i] = d1[i] * madd(T(-2), y[i], T(1));
                                 break;
                         }
                     }
@@ -616,14 +616,14 @@ struct Net {
                 T* sb = sbar;
                 par_cols(par, B, ni, [&](long j0, long j1) {
                     for (long j = j0; j < j1; ++j)
-                        for (long r = 0; r < ni; ++r) sb[j * ni + r] = std::fma(Ain[j * ni + r], G[j], sb[j * ni + r]);
+                        for (long r = 0; r < ni; ++r) sb[j * ni + r] = madd(Ain[j * ni + r], G[j], sb[j * ni + r]);
                 });
             }
             par_product<T>(par, no, ni, B, Tl, 1, no, sbar, ni, 1, grad + s.w_off[l], no, accumulate,
                            [&](long i0, long i1, long j0, long) {
                                if (!fused || j0 != 0) return;  // the part holding column 0 owns the bias rows
                                for (long j = 0; j < B; ++j)
-                                   for (long i = i0; i < i1; ++i) gb[i] = std::fma(Tl[i + j * no], G[j], gb[i]);
+                                   for (long i = i0; i < i1; ++i) gb[i] = madd(Tl[i + j * no], G[j], gb[i]);
                            });
             T* Q = curved ? tp.D2[l].data() : nullptr;
             const T* Sl = tp.S[l].data();

@@ -1,9 +1,10 @@
-// Small vector kernels of the E- and M-steps.
+// Small vector kernels of the E- and M-steps, on simd.hpp's vectors.
 //
 // exp: the E-step's n x k exponentials are a large share of an EM iteration. Cody-Waite
 // range reduction and a Taylor polynomial (about 1 ulp for double, 2 ulp for float);
-// inputs below the underflow limit give exactly 0. With AVX2+FMA 4 doubles / 8 floats go
-// at a time, otherwise the same polynomial runs one value at a time.
+// inputs below the underflow limit give exactly 0. A whole vector goes at a time; the
+// scalar tail runs the same operations (madd fuses exactly when the vector code does), so
+// tails match the vector lanes.
 #pragma once
 
 #include <algorithm>
@@ -11,114 +12,79 @@
 #include <cstdint>
 #include <memory>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define GENMIX_AVX2_EXP 1
-#endif
+#include "genmix/simd.hpp"
 
 namespace genmix {
 
 namespace detail {
-// exp(v) for one value by the same method as the vector path, so tails match it.
-inline double exp_poly(double v) {
-    if (v < -708.0) return 0.0;
-    const double magic = 6755399441055744.0;  // 2^52 + 2^51: adding it rounds to an integer
-    const double t = std::fma(v, 1.4426950408889634, magic);
-    const double nf = t - magic;
-    double r = std::fma(-nf, 6.93147180369123816490e-01, v);
-    r = std::fma(-nf, 1.90821492927058770002e-10, r);
-    double p = 1.0 / 6227020800.0;
-    const double c[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
-                        1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,     1.0 / 6.0,
-                        0.5,               1.0,              1.0};
-    for (double ci : c) p = std::fma(p, r, ci);
-    std::int64_t bits;
-    static_assert(sizeof(bits) == sizeof(t), "");
-    __builtin_memcpy(&bits, &t, 8);
-    const std::int64_t scale_bits = (bits + 1023) << 52;  // the low bits of t hold n
-    double scale;
-    __builtin_memcpy(&scale, &scale_bits, 8);
-    return p * scale;
-}
-
-inline float exp_poly(float v) {
-    if (v < -87.0f) return 0.0f;
-    const float magic = 12582912.0f;  // 2^23 + 2^22
-    const float t = std::fma(v, 1.44269504f, magic);
-    const float nf = t - magic;
-    float r = std::fma(-nf, 0.693145752f, v);
-    r = std::fma(-nf, 1.42860677e-06f, r);
-    float p = 1.0f / 5040.0f;
-    const float c[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
-    for (float ci : c) p = std::fma(p, r, ci);
-    std::int32_t bits;
-    __builtin_memcpy(&bits, &t, 4);
-    const std::int32_t scale_bits = (bits + 127) << 23;
-    float scale;
-    __builtin_memcpy(&scale, &scale_bits, 4);
-    return p * scale;
-}
-}  // namespace detail
-
-#ifdef GENMIX_AVX2_EXP
-namespace detail {
-inline __m256d exp_vec(__m256d v0) {
-    const __m256d lo = _mm256_set1_pd(-708.0), magic = _mm256_set1_pd(6755399441055744.0);
-    const __m256d under = _mm256_cmp_pd(v0, lo, _CMP_LT_OQ);
-    const __m256d v = _mm256_max_pd(v0, lo);
-    const __m256d t = _mm256_fmadd_pd(v, _mm256_set1_pd(1.4426950408889634), magic);
-    const __m256d nf = _mm256_sub_pd(t, magic);
-    __m256d r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(6.93147180369123816490e-01), v);
-    r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(1.90821492927058770002e-10), r);
-    static const double c[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                               1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
-                               1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,
-                               1.0};
-    __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);
-    for (double ci : c) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(ci));
-    const __m256i sb = _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)), 52);
-    return _mm256_blendv_pd(_mm256_mul_pd(p, _mm256_castsi256_pd(sb)), _mm256_setzero_pd(), under);
-}
-
-inline __m256 exp_vec(__m256 v0) {
-    const __m256 lo = _mm256_set1_ps(-87.0f), magic = _mm256_set1_ps(12582912.0f);
-    const __m256 under = _mm256_cmp_ps(v0, lo, _CMP_LT_OQ);
-    const __m256 v = _mm256_max_ps(v0, lo);
-    const __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.44269504f), magic);
-    const __m256 nf = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(0.693145752f), v);
-    r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(1.42860677e-06f), r);
-    static const float c[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    for (float ci : c) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ci));
-    const __m256i sb = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
-    return _mm256_blendv_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(sb)), _mm256_setzero_ps(), under);
-}
-
-inline __m256d load_vec(const double* p) { return _mm256_loadu_pd(p); }
-inline __m256 load_vec(const float* p) { return _mm256_loadu_ps(p); }
-inline void store_vec(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
-inline void store_vec(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-inline __m256d sub_vec(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
-inline __m256 sub_vec(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
-inline __m256d add_vec(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
-inline __m256 add_vec(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-// v where keep, else 0
-inline __m256d keep_if(__m256d v, bool keep) {
-    return _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(-(long long)keep)));
-}
-inline __m256 keep_if(__m256 v, bool keep) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(-(int)keep))); }
-inline __m256d set1_vec(double v) { return _mm256_set1_pd(v); }
-inline __m256 set1_vec(float v) { return _mm256_set1_ps(v); }
+// The constants of exp for each type: underflow limit, rounding magic (2^52 + 2^51 or
+// 2^23 + 2^22: adding it rounds to an integer whose low bits hold n), ln 2 in two parts
+// (the high part has trailing zero bits, so n * hi is exact), the exponent bias and the
+// Taylor coefficients 1/m! from the highest degree down.
 template <class T>
-inline auto zero_vec() {
-    if constexpr (sizeof(T) == 4) return _mm256_setzero_ps();
-    else return _mm256_setzero_pd();
+struct ExpConstants;
+template <>
+struct ExpConstants<double> {
+    static constexpr double lo = -708.0, magic = 6755399441055744.0, log2e = 1.4426950408889634;
+    static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    static constexpr int mantissa_bits = 52;
+    static constexpr std::int64_t bias = 1023;
+    static constexpr int degree = 13;
+    static constexpr double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                     1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
+                                     1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         0.5,
+                                     1.0,                1.0};
+};
+template <>
+struct ExpConstants<float> {
+    static constexpr float lo = -87.0f, magic = 12582912.0f, log2e = 1.44269504f;
+    static constexpr float ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-06f;
+    static constexpr int mantissa_bits = 23;
+    static constexpr std::int32_t bias = 127;
+    static constexpr int degree = 7;
+    static constexpr float c[8] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                   1.0f / 6.0f,    0.5f,          1.0f,          1.0f};
+};
+
+// exp(v) for one value, by the same operations as exp_vec.
+template <class T>
+inline T exp_poly(T v) {
+    using C = ExpConstants<T>;
+    using U = typename SimdInt<T>::utype;  // unsigned: the shift drops the magic's exponent bits
+    if (v < C::lo) return T(0);
+    const T t = madd(v, C::log2e, C::magic);
+    const T nf = t - C::magic;
+    T r = madd(-nf, C::ln2_hi, v);
+    r = madd(-nf, C::ln2_lo, r);
+    T p = C::c[0];
+    for (int m = 1; m <= C::degree; ++m) p = madd(p, r, C::c[m]);
+    U bits;
+    std::memcpy(&bits, &t, sizeof(bits));
+    const U scale_bits = (bits + (U)C::bias) << C::mantissa_bits;
+    T scale;
+    std::memcpy(&scale, &scale_bits, sizeof(scale));
+    return p * scale;
 }
-inline bool any_ge(__m256d a, __m256d b) { return _mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_GE_OQ)) != 0; }
-inline bool any_ge(__m256 a, __m256 b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ)) != 0; }
+
+// exp of every lane of v (a Simd<T>::type).
+template <class T>
+inline typename Simd<T>::type exp_vec(typename Simd<T>::type v0) {
+    using C = ExpConstants<T>;
+    using V = typename Simd<T>::type;
+    using I = typename Simd<T>::itype;
+    const I under = v0 < C::lo;
+    const V v = under ? simd::broadcast<T>(C::lo) : v0;
+    const V t = v * C::log2e + C::magic;
+    const V nf = t - C::magic;
+    V r = v - nf * C::ln2_hi;
+    r = r - nf * C::ln2_lo;
+    V p = simd::broadcast<T>(C::c[0]);
+    for (int m = 1; m <= C::degree; ++m) p = p * r + C::c[m];
+    using U = typename Simd<T>::utype;
+    const U scale_bits = ((U)t + (typename SimdInt<T>::utype)C::bias) << C::mantissa_bits;
+    return under ? V{} : p * (V)scale_bits;
+}
 }  // namespace detail
-#endif
 
 // Below this, exp(v) is negligible next to the exp(0) = 1 of a row's maximum: under the
 // sparse M-step's tau (sparse_resp_tau: e^-100 = 3.7e-44 < 1e-40 in double, e^-60 =
@@ -142,34 +108,32 @@ inline void row_exps(T* g, long n, long ld, int k, T* mx, T* sum) {
     for (int j = 1; j < k; ++j)
         for (long i = 0; i < n; ++i) mx[i] = std::max(mx[i], g[j * ld + i]);
     std::fill(sum, sum + n, T(0));
-    long i0 = 0;
-#ifdef GENMIX_AVX2_EXP
-    constexpr long L = 32 / sizeof(T);
+    using V = typename Simd<T>::type;
+    constexpr long L = Simd<T>::lanes;
     const long nv = n / L;
-    i0 = nv * L;
+    const long i0 = nv * L;
     // the live vectors: offset in g and first row (not off % ld: a division per vector
     // costs more than the exponentials saved); not zero-filled
     std::unique_ptr<long[]> live(new long[(size_t)k * nv]);
     std::unique_ptr<int[]> live_row(new int[(size_t)k * nv]);
     long n_live = 0;
-    const auto cut = detail::set1_vec(exp_negligible<T>());
+    const V cut = simd::broadcast<T>(exp_negligible<T>());
     for (int j = 0; j < k; ++j)
         for (long i = 0; i < i0; i += L) {
             const long off = j * ld + i;
-            const auto v = detail::sub_vec(detail::load_vec(g + off), detail::load_vec(mx + i));
-            const bool any = detail::any_ge(v, cut);
-            detail::store_vec(g + off, detail::keep_if(v, any));
+            const V v = simd::load(g + off) - simd::load(mx + i);
+            const bool any = simd::mask_bits(v >= cut) != 0;
+            simd::store(g + off, any ? v : V{});
             live[n_live] = off;
             live_row[n_live] = (int)i;
             n_live += any;
         }
     for (long q = 0; q < n_live; ++q) {  // column by column, so each row sums in column order
         const long off = live[q], i = live_row[q];
-        const auto e = detail::exp_vec(detail::load_vec(g + off));
-        detail::store_vec(g + off, e);
-        detail::store_vec(sum + i, detail::add_vec(detail::load_vec(sum + i), e));
+        const V e = detail::exp_vec<T>(simd::load(g + off));
+        simd::store(g + off, e);
+        simd::store(sum + i, simd::load(sum + i) + e);
     }
-#endif
     for (int j = 0; j < k; ++j)
         for (long i = i0; i < n; ++i) {
             T& x = g[j * ld + i];
@@ -182,33 +146,8 @@ inline void row_exps(T* g, long n, long ld, int k, T* mx, T* sum) {
 
 namespace genmix {
 
-// Fixed-width SIMD vectors through the GCC/Clang vector extension: 32 bytes (4 doubles,
-// 8 floats), lowered to AVX2 where the build allows and to narrower code elsewhere.
-template <class T>
-struct Simd {
-    static constexpr int lanes = 32 / sizeof(T);
-    typedef T type __attribute__((vector_size(32)));
-};
-
 namespace detail {
-template <class T>
-inline typename Simd<T>::type load_simd(const T* p) {
-    typename Simd<T>::type v;
-    __builtin_memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-// Keeps v in a register: GCC otherwise folds the loads of a vector used by several FMAs
-// into each of them (a memory operand per FMA), and the loads, not the FMAs, then bound
-// the loop (triangular_quad: twice the loads, 1.3x the time for float at d = 16).
-template <class V>
-inline void keep_in_register(V& v) {
-#if defined(__AVX__) && (defined(__GNUC__) || defined(__clang__))
-    asm("" : "+x"(v));
-#else
-    (void)v;
-#endif
-}
+using simd::keep_in_register;
 
 // The diagonal block of the W columns from j0: row j0 + t of U reaches columns j0 + t on.
 template <int t, int W, class T, class V>
@@ -216,7 +155,7 @@ inline void panel_diagonal(V (&acc)[2][W], const T* xt, const T* U, int dp, int 
     if constexpr (t < W) {
         constexpr int L = Simd<T>::lanes, P = 2 * L;
         const int f = j0 + t;
-        V x0 = load_simd(xt + f * P), x1 = load_simd(xt + f * P + L);
+        V x0 = simd::load(xt + f * P), x1 = simd::load(xt + f * P + L);
         keep_in_register(x0);
         keep_in_register(x1);
         for (int c = t; c < W; ++c) {
@@ -236,7 +175,7 @@ inline void panel_columns(V (&sq)[2], const T* xt, const T* U, int dp, const T* 
     V acc[2][W];
     for (int c = 0; c < W; ++c) acc[0][c] = acc[1][c] = V{} - m[j0 + c];
     for (int f = 0; f < j0; ++f) {
-        V x0 = load_simd(xt + f * P), x1 = load_simd(xt + f * P + L);
+        V x0 = simd::load(xt + f * P), x1 = simd::load(xt + f * P + L);
         keep_in_register(x0);
         keep_in_register(x1);
         for (int c = 0; c < W; ++c) {
@@ -321,7 +260,7 @@ inline void scatter_tile(const T* xp, long B, int dp, const T* g, const T* a, in
     constexpr int L = Simd<T>::lanes;
     V acc[F][W] = {};
     V av[W];
-    for (int v = 0; v < W; ++v) av[v] = load_simd(a + (v0 + v) * L);
+    for (int v = 0; v < W; ++v) av[v] = simd::load(a + (v0 + v) * L);
     for (long i = 0; i < B; ++i) {
         const T gi = g[i];
         if (gi == T(0)) continue;  // hard EM: most rows belong elsewhere
@@ -329,14 +268,14 @@ inline void scatter_tile(const T* xp, long B, int dp, const T* g, const T* a, in
         T b[F];
         for (int r = 0; r < F; ++r) b[r] = gi * (row[f + r] - a[f + r]);
         for (int v = 0; v < W; ++v) {
-            const V z = load_simd(row + (v0 + v) * L) - av[v];
+            const V z = simd::load(row + (v0 + v) * L) - av[v];
             for (int r = 0; r < F; ++r) acc[r][v] += z * b[r];
         }
     }
     for (int r = 0; r < F; ++r)
         for (int v = 0; v < W; ++v) {
             T* out = S + (long)(f + r) * dp + (v0 + v) * L;
-            const V cur = load_simd(out) + acc[r][v];
+            const V cur = simd::load(out) + acc[r][v];
             __builtin_memcpy(out, &cur, sizeof(V));
         }
 }
@@ -371,24 +310,56 @@ void weighted_scatter(const T* xp, long B, int d, int dp, const T* g, const T* a
 
 namespace genmix {
 
-#ifdef GENMIX_AVX2_EXP
+#if defined(__AVX2__) && !defined(__AVX512F__)
 namespace detail {
-// For a compare mask m of L lanes: the set lanes' indices, in order, then filler.
-template <int L>
+// For a compare mask of 8 lanes: the set lanes' indices, in order, then filler.
 struct CompressTable {
-    std::uint8_t idx[1 << L][8];
+    std::uint8_t idx[256][8];
     constexpr CompressTable() : idx() {
-        for (int m = 0; m < (1 << L); ++m) {
+        for (int m = 0; m < 256; ++m) {
             int c = 0;
-            for (int l = 0; l < L; ++l)
+            for (int l = 0; l < 8; ++l)
                 if (m >> l & 1) idx[m][c++] = (std::uint8_t)l;
         }
     }
 };
-inline constexpr CompressTable<4> compress4{};
-inline constexpr CompressTable<8> compress8{};
+inline constexpr CompressTable compress8{};
 }  // namespace detail
 #endif
+
+// Room select_above needs past its count.
+constexpr long kSelectSlack = 8;
+
+namespace detail {
+// Writes base + l for the set bits l of mask (L lanes), in increasing order, at idx; returns
+// how many. May write up to kSelectSlack values past the count (never past idx + L + 7).
+template <int L>
+inline int compress_indices(unsigned mask, int base, int* idx) {
+#if defined(__AVX512F__)
+    static_assert(L <= 16, "one 16-lane compress");
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_mask_compressstoreu_epi32(idx, (__mmask16)mask, _mm512_add_epi32(lanes, _mm512_set1_epi32(base)));
+    return __builtin_popcount(mask);
+#elif defined(__AVX2__)
+    int c = 0;
+    for (int h = 0; h < L; h += 8) {  // 8 lanes at a time: a table lookup and one store
+        const unsigned m = (mask >> h) & 0xffu;
+        const __m256i v = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)compress8.idx[m])),
+                                           _mm256_set1_epi32(base + h));
+        _mm256_storeu_si256((__m256i*)(idx + c), v);
+        c += __builtin_popcount(m);
+    }
+    return c;
+#else
+    int c = 0;
+    for (int l = 0; l < L; ++l) {
+        idx[c] = base + l;
+        c += (mask >> l) & 1u;
+    }
+    return c;
+#endif
+}
+}  // namespace detail
 
 // out[i] = sum_j g[j * ld + i] for i < n: the row sums of a column-major n x k matrix,
 // 8 vectors of rows at a time held in registers across the columns.
@@ -399,9 +370,9 @@ inline void row_sums(const T* g, long n, long ld, int k, T* out) {
     long i = 0;
     for (; i + NV * L <= n; i += NV * L) {
         V acc[NV];
-        for (int v = 0; v < NV; ++v) acc[v] = detail::load_simd(g + i + v * L);
+        for (int v = 0; v < NV; ++v) acc[v] = simd::load(g + i + v * L);
         for (int j = 1; j < k; ++j)
-            for (int v = 0; v < NV; ++v) acc[v] += detail::load_simd(g + (long)j * ld + i + v * L);
+            for (int v = 0; v < NV; ++v) acc[v] += simd::load(g + (long)j * ld + i + v * L);
         __builtin_memcpy(out + i, acc, sizeof(acc));
     }
     for (; i < n; ++i) {
@@ -412,29 +383,15 @@ inline void row_sums(const T* g, long n, long ld, int k, T* out) {
 }
 
 // Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
-// idx needs room for n + 8 values (the vector path stores whole vectors of indices).
-// Branch-free: a compare, a table lookup and one store per vector of rows.
+// idx needs room for n + kSelectSlack values (the vector path stores whole vectors of
+// indices). Branch-free: a compare and a compress per vector of rows.
 template <class T>
 inline int select_above(const T* g, const T* thr, long n, int* idx) {
+    constexpr int L = Simd<T>::lanes;
     int c = 0;
     long i = 0;
-#ifdef GENMIX_AVX2_EXP
-    constexpr long L = 32 / sizeof(T);
-    for (; i + L <= n; i += L) {
-        unsigned mask;
-        if constexpr (sizeof(T) == 8)
-            mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd((const double*)g + i),
-                                                              _mm256_loadu_pd((const double*)thr + i), _CMP_GT_OQ));
-        else
-            mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps((const float*)g + i),
-                                                              _mm256_loadu_ps((const float*)thr + i), _CMP_GT_OQ));
-        const std::uint8_t* lanes = L == 4 ? detail::compress4.idx[mask] : detail::compress8.idx[mask];
-        const __m256i v = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)lanes)),
-                                           _mm256_set1_epi32((int)i));
-        _mm256_storeu_si256((__m256i*)(idx + c), v);
-        c += __builtin_popcount(mask);
-    }
-#endif
+    for (; i + L <= n; i += L)
+        c += detail::compress_indices<L>(simd::mask_bits(simd::load(g + i) > simd::load(thr + i)), (int)i, idx + c);
     for (; i < n; ++i) {
         idx[c] = (int)i;
         c += g[i] > thr[i];
@@ -455,7 +412,7 @@ inline void moments_tile(const T* xs, int d, const int* rows, const T* g, int m,
         const T* x = xs + (long)i * d + f0;
         const T r = g[i];
         for (int v = 0; v < W; ++v) {
-            const V xv = load_simd(x + v * L);
+            const V xv = simd::load(x + v * L);
             const V t = xv * r;
             s1[v] += t;
             s2[v] += t * xv;
@@ -507,19 +464,19 @@ inline void scatter_tile_pre(const T* xp, const int* rows, const T* gz, long B, 
     constexpr int L = Simd<T>::lanes;
     V acc[F][W] = {};
     V av[W];
-    for (int v = 0; v < W; ++v) av[v] = load_simd(a + (v0 + v) * L);
+    for (int v = 0; v < W; ++v) av[v] = simd::load(a + (v0 + v) * L);
     for (long i = 0; i < B; ++i) {
         const T* row = xp + (long)rows[i] * dp;
         const T* grow = gz + i * dp + f;
         for (int v = 0; v < W; ++v) {
-            const V z = load_simd(row + (v0 + v) * L) - av[v];
+            const V z = simd::load(row + (v0 + v) * L) - av[v];
             for (int r = 0; r < F; ++r) acc[r][v] += z * grow[r];
         }
     }
     for (int r = 0; r < F; ++r)
         for (int v = 0; v < W; ++v) {
             T* out = S + (long)(f + r) * dp + (v0 + v) * L;
-            const V cur = load_simd(out) + acc[r][v];
+            const V cur = simd::load(out) + acc[r][v];
             __builtin_memcpy(out, &cur, sizeof(V));
         }
 }
@@ -564,7 +521,7 @@ namespace genmix {
 constexpr int kPanelTileCols = 6;
 
 // xpan <- the panels above of X2 = [x^2, x, 1] for the B rows of xs (row-major, d apart),
-// zero past row B. With AVX2, double rows go 4 x 4 values at a time, transposed in
+// zero past row B. With AVX2, double rows go 4 x 4 values at a time (any vector width), transposed in
 // registers: one vector store for 4 values where the plain loop makes 4 scalar ones.
 template <class T>
 void square_panels(const T* xs, long B, int d, T* xpan) {
@@ -573,9 +530,10 @@ void square_panels(const T* xs, long B, int d, T* xpan) {
     const long n_panels = (B + P - 1) / P;
     if (B % P) std::fill(xpan + (n_panels - 1) * K * P, xpan + n_panels * K * P, T(0));
     long i = 0;
-#ifdef GENMIX_AVX2_EXP
+#if defined(__AVX2__)
     if constexpr (sizeof(T) == 8) {
-        for (; i + 4 <= B; i += 4) {  // 4 rows, in one panel (P = 8)
+        static_assert(P % 4 == 0, "4 rows in one panel");
+        for (; i + 4 <= B; i += 4) {  // 4 rows, in one panel
             double* xp = (double*)xpan + i / P * K * P + i % P;
             const double* x = (const double*)xs + i * d;
             int f = 0;
@@ -621,7 +579,7 @@ inline void panel_tile(const T* xp, long rows, int K, const T* w, T* out, long l
     constexpr int L = Simd<T>::lanes, P = 2 * L, C = kPanelTileCols;
     V acc[NC][2] = {};
     for (int f = 0; f < K; ++f) {
-        V x0 = load_simd(xp + f * P), x1 = load_simd(xp + f * P + L);
+        V x0 = simd::load(xp + f * P), x1 = simd::load(xp + f * P + L);
         keep_in_register(x0);
         keep_in_register(x1);
         for (int c = 0; c < NC; ++c) {
