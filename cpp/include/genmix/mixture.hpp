@@ -1281,10 +1281,11 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                     if (src.labels) {
                         const std::int64_t z = src.labels[r0 + i];
                         if (z >= 0) s.logp(i, (long)z) = T(1);
-                    } else {
+                    } else {  // keyed by the row's values: equal rows, equal draws
+                        const std::uint64_t key = src.seed ^ row_hash(data.X + (r0 + i) * d, d);
                         double tot = 0;
                         for (int j = 0; j < k; ++j) {
-                            s.logp(i, j) = (T)counter_uniform(src.seed, (std::uint64_t)(r0 + i) * k + j);
+                            s.logp(i, j) = (T)counter_uniform(key, (std::uint64_t)j);
                             tot += (double)s.logp(i, j);
                         }
                         for (int j = 0; j < k; ++j) s.logp(i, j) = (T)((double)s.logp(i, j) / tot);
@@ -1666,6 +1667,42 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
 // ---------------------------------------------------------------------------------------
 // k-means: greedy k-means++ seeding and Lloyd iterations, for initialisation
 
+// row_hash of every row, into out (n values).
+template <class T>
+void row_hashes(const DataView<T>& data, std::uint64_t* out, int n_threads, const PollFn* poll) {
+    const int d = data.d;
+    const RowPartition part(data.n, 1024, 64);
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b)
+            for (long i = part.block_begin(b); i < part.block_end(b); ++i) out[i] = row_hash(data.X + i * d, d);
+    }, poll);
+}
+
+// The row indices in an order set by the rows' values alone (hash, then bits), so equal
+// rows are adjacent and the order does not depend on where the rows are.
+template <class T>
+std::vector<long> value_order(const DataView<T>& data, int n_threads, const PollFn* poll) {
+    const long n = data.n;
+    const int d = data.d;
+    std::vector<std::uint64_t> h(n);
+    row_hashes(data, h.data(), n_threads, poll);
+    std::vector<long> order(n);
+    for (long i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](long a, long b) {
+        if (h[a] != h[b]) return h[a] < h[b];
+        const T *xa = data.X + a * d, *xb = data.X + b * d;  // a collision: by value bits
+        for (int f = 0; f < d; ++f)
+            if (value_bits(xa[f]) != value_bits(xb[f])) return value_bits(xa[f]) < value_bits(xb[f]);
+        return false;
+    });
+    return order;
+}
+
+// Greedy k-means++ seeds (row indices). Rows are drawn by cumulative mass in value order:
+// the first with probability proportional to w, the others to w * D^2 (w = 1 without
+// sample weights). Equal rows are adjacent in that order, so a row of integer weight w is
+// drawn exactly when one of w copies of it would be, in any row order, and the random
+// stream is consumed the same way (up to rounding of the cumulative sums).
 template <class T>
 std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t seed, int n_threads,
                                   const PollFn* poll) {
@@ -1673,25 +1710,31 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     Xoshiro256 rng(seed);
     const int trials = 2 + (int)std::log((double)k);
     const RowPartition part(n, 1024, 64);
+    const std::vector<long> order = value_order(data, n_threads, poll);
     std::vector<double> d2(n), cum(n);
     auto dist_to = [&](long r0, long B, long centre) {
         auto rows = data.rows(r0, B);
         auto ctr = data.rows(centre, 1);
         return ((rows.rowwise() - ctr.row(0)).template cast<double>().rowwise().squaredNorm()).eval();
     };
-    // with sample weights, rows are drawn with probability proportional to w (first
-    // centre) and to w * D^2 (the others), and potentials are weighted sums
     const T* sw = data.sample_weight;
     auto wt = [&](long i) { return sw ? (double)sw[i] : 1.0; };
-    std::vector<long> centres;
-    if (sw) {
+    long last = 0;  // position in `order` of the last row of positive mass
+    auto fill_cum = [&](auto mass) {
         double total = 0;
-        for (long i = 0; i < n; ++i) cum[i] = total += wt(i);
+        for (long r = 0; r < n; ++r) {
+            const double m = mass(order[r]);
+            if (m > 0) last = r;
+            cum[r] = total += m;
+        }
+        return total;
+    };
+    auto draw = [&](double total) {  // a row with probability mass / total
         const double u = rng.uniform() * total;
-        centres.push_back(std::min<long>((long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin()), n - 1));
-    } else {
-        centres.push_back((long)rng.below((std::uint64_t)n));
-    }
+        const long r = (long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+        return order[std::min(r, last)];
+    };
+    std::vector<long> centres{draw(fill_cum(wt))};
     parallel_for(part.n_chunks, n_threads, [&](long ci) {
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
@@ -1701,17 +1744,9 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     std::vector<long> cand(trials);
     MatD pot(part.n_chunks, trials);
     while ((int)centres.size() < k) {
-        double total = 0;
-        for (long i = 0; i < n; ++i) cum[i] = total += sw ? wt(i) * d2[i] : d2[i];
-        for (int t = 0; t < trials; ++t) {
-            if (total > 0) {
-                const double u = rng.uniform() * total;
-                long idx = (long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
-                cand[t] = std::min(idx, n - 1);
-            } else {
-                cand[t] = (long)rng.below((std::uint64_t)n);
-            }
-        }
+        double total = fill_cum([&](long i) { return wt(i) * d2[i]; });
+        if (!(total > 0)) total = fill_cum(wt);  // every row is a centre already: by weight
+        for (int t = 0; t < trials; ++t) cand[t] = draw(total);
         parallel_for(part.n_chunks, n_threads, [&](long ci) {
             for (int t = 0; t < trials; ++t) pot(ci, t) = 0;
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
