@@ -1678,23 +1678,26 @@ void row_hashes(const DataView<T>& data, std::uint64_t* out, int n_threads, cons
     }, poll);
 }
 
-// The row indices in an order set by the rows' values alone (hash, then bits), so equal
-// rows are adjacent and the order does not depend on where the rows are.
+// Rows a and b in value order, given their hashes: by hash, then (a collision) by bits.
+template <class T>
+bool value_less(const DataView<T>& data, long a, long b, std::uint64_t ha, std::uint64_t hb) {
+    if (ha != hb) return ha < hb;
+    const T *xa = data.X + a * data.d, *xb = data.X + b * data.d;
+    for (int f = 0; f < data.d; ++f)
+        if (value_bits(xa[f]) != value_bits(xb[f])) return value_bits(xa[f]) < value_bits(xb[f]);
+    return false;
+}
+
+// The row indices in an order set by the rows' values alone, so equal rows are adjacent
+// and the order does not depend on where the rows are.
 template <class T>
 std::vector<long> value_order(const DataView<T>& data, int n_threads, const PollFn* poll) {
     const long n = data.n;
-    const int d = data.d;
     std::vector<std::uint64_t> h(n);
     row_hashes(data, h.data(), n_threads, poll);
     std::vector<long> order(n);
     for (long i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](long a, long b) {
-        if (h[a] != h[b]) return h[a] < h[b];
-        const T *xa = data.X + a * d, *xb = data.X + b * d;  // a collision: by value bits
-        for (int f = 0; f < d; ++f)
-            if (value_bits(xa[f]) != value_bits(xb[f])) return value_bits(xa[f]) < value_bits(xb[f]);
-        return false;
-    });
+    std::sort(order.begin(), order.end(), [&](long a, long b) { return value_less(data, a, b, h[a], h[b]); });
     return order;
 }
 
@@ -1778,6 +1781,35 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     return centres;
 }
 
+// Up to e rows of positive weight farthest from their cluster's centre, farthest first,
+// equal rows counted once and ties going first in value order: a choice that depends on
+// the rows' values and weights only. One serial pass, run only when a cluster is empty.
+template <class T>
+std::vector<long> farthest_rows(const DataView<T>& data, const std::vector<std::int64_t>& labels,
+                                const RowMatD& centres, int e) {
+    struct Cand { double dist; long row; std::uint64_t hash; };
+    std::vector<Cand> top;  // sorted, farthest first
+    auto before = [&](const Cand& a, const Cand& b) {
+        return a.dist != b.dist ? a.dist > b.dist : value_less(data, a.row, b.row, a.hash, b.hash);
+    };
+    for (long i = 0; i < data.n; ++i) {
+        if (data.sample_weight && !(data.sample_weight[i] > 0)) continue;
+        const Cand c{(data.rows(i, 1).template cast<double>().row(0) - centres.row(labels[i])).squaredNorm(), i,
+                     row_hash(data.X + i * data.d, data.d)};
+        if ((int)top.size() == e && !before(c, top.back())) continue;
+        const bool seen = std::any_of(top.begin(), top.end(), [&](const Cand& t) {
+            return t.hash == c.hash && !value_less(data, t.row, c.row, t.hash, c.hash) &&
+                   !value_less(data, c.row, t.row, c.hash, t.hash);
+        });
+        if (seen) continue;
+        top.insert(std::upper_bound(top.begin(), top.end(), c, before), c);
+        if ((int)top.size() > e) top.pop_back();
+    }
+    std::vector<long> rows;
+    for (const Cand& t : top) rows.push_back(t.row);
+    return rows;
+}
+
 struct KMeansResult {
     RowMatD centres;
     std::vector<std::int64_t> labels;
@@ -1785,8 +1817,9 @@ struct KMeansResult {
 };
 
 // Lloyd's algorithm from the given centres; stops when the squared centre shift is at
-// most tol * (mean feature variance), or labels stop changing, or after max_iter. An empty
-// cluster is moved to the farthest point of some chunk. Final labels match the centres.
+// most tol * (mean feature variance), or labels stop changing, or after max_iter. Empty
+// clusters move to the rows farthest from their centres (farthest_rows). Final labels
+// match the centres.
 template <class T>
 KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter, double tol, int n_threads,
                           const PollFn* poll) {
@@ -1800,8 +1833,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
     KMeansResult r;
     r.labels.assign(n, -1);
     // tolerance relative to the data's mean variance, as scikit-learn's KMeans
-    // (weighted by sample_weight when given: counts and sums use w, the farthest-point
-    // rescue only picks rows of positive weight)
+    // (weighted by sample_weight when given: counts and sums use w)
     const T* sw = data.sample_weight;
     double var = 0, wtot = 0;
     {
@@ -1828,8 +1860,6 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
         MatD sums;
         VecD counts;
         long changed = 0;
-        double far_dist = -1;
-        long far_row = -1;
     };
     std::vector<Chunk> chunks(part.n_chunks);
     auto assign = [&](const MatT<T>& cs, const ArrT<T>& cnorm, bool update_stats) {
@@ -1838,15 +1868,12 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
             ch.sums.setZero(k, d);
             ch.counts.setZero(k);
             ch.changed = 0;
-            ch.far_dist = -1;
-            ch.far_row = -1;
             Scratch<T>& s = scratch[thread_index()];
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
                 load_centred_rows(data, cT, r0, B, s, CovType::Tied);  // plain centred rows
                 s.logp.resize(B, k);
                 s.logp.noalias() = s.xs * cs.transpose();  // B x k
-                const ArrT<T> xn = s.xs.rowwise().squaredNorm().array();
                 for (long i = 0; i < B; ++i) {
                     int best = 0;
                     T bv = cnorm[0] - 2 * s.logp(i, 0);
@@ -1855,9 +1882,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
                         if (v < bv) { bv = v; best = j; }
                     }
                     if (r.labels[r0 + i] != best) { ++ch.changed; r.labels[r0 + i] = best; }
-                    const double dist = (double)(bv + xn[i]);
                     const double wi = sw ? (double)sw[r0 + i] : 1.0;
-                    if (dist > ch.far_dist && wi > 0) { ch.far_dist = dist; ch.far_row = r0 + i; }
                     if (update_stats && wi > 0) {
                         ch.counts[best] += wi;
                         ch.sums.row(best) += wi * s.xs.row(i).template cast<double>();
@@ -1876,14 +1901,10 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
         long changed = 0;
         for (auto& ch : chunks) { sums += ch.sums; counts += ch.counts; changed += ch.changed; }
         RowMatD next = cs_shift;
-        std::vector<long> far_rows;
-        {
-            std::vector<std::pair<double, long>> far;
-            for (auto& ch : chunks)
-                if (ch.far_row >= 0) far.push_back({-ch.far_dist, ch.far_row});
-            std::sort(far.begin(), far.end());
-            for (auto& f : far) far_rows.push_back(f.second);
-        }
+        const int n_empty = (int)(counts.array() <= 0).count();
+        const std::vector<long> far_rows =
+            n_empty ? farthest_rows(data, r.labels, RowMatD(cs_shift.rowwise() + c.transpose()), n_empty)
+                    : std::vector<long>();
         size_t next_far = 0;
         for (int j = 0; j < k; ++j) {
             if (counts[j] > 0) next.row(j) = sums.row(j) / counts[j];
