@@ -177,9 +177,12 @@ def test_unfitted_raises_not_fitted():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")  # array API / pandas not set up
-@pytest.mark.parametrize("params", [dict(), dict(n_components=2, covariance_type="diag", algorithm="hard")])
-def test_check_estimator_passes(params):
-    results = check_estimator(GaussianMixtureClassifier(n_threads=1, **params), on_fail=None)
+@pytest.mark.parametrize("algorithm", ["soft", "hard"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("n_components", [1, 2, 3])
+def test_check_estimator_passes(n_components, covariance_type, algorithm):
+    clf = GaussianMixtureClassifier(n_components, covariance_type=covariance_type, algorithm=algorithm, n_threads=1)
+    results = check_estimator(clf, on_fail=None)
     failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) >= 40

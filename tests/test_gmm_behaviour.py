@@ -558,15 +558,21 @@ def test_nearly_empty_component_matches_reference(covariance_type):
 
 def test_max_iter_zero_keeps_the_last_initialisation_like_sklearn():
     # scikit-learn keeps the last of n_init initialisations when max_iter == 0 (no run has
-    # a likelihood to compare). Replay the random stream to know which rows seeded it.
+    # a likelihood to compare). Replay the random stream to know which rows seeded it:
+    # random_from_data draws among the distinct rows sorted by hash, by weight (here 1).
     from genmix._base import draw_seed
+    from genmix._core import row_hash
 
     X = np.random.default_rng(1).standard_normal((200, 3))
     gm = GaussianMixture(2, max_iter=0, n_init=3, init_params="random_from_data", random_state=0).fit(X)
+    h = row_hash(X, 1)
+    values = np.unique(h)
+    assert len(values) == len(X)
     rs = np.random.RandomState(0)
     for _ in range(3):
         draw_seed(rs)
-        rows = rs.choice(len(X), size=2, replace=False)
+        chosen = values[rs.choice(len(values), size=2, replace=False, p=np.ones(len(values)) / len(values))]
+    rows = [np.flatnonzero(h == v)[0] for v in chosen]
     assert_allclose(gm.means_, X[rows])
     assert gm.n_iter_ == 0 and gm.lower_bounds_ == []
 

@@ -14,11 +14,12 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.estimator_checks import check_estimator, check_sample_weight_equivalence_on_dense_data
 
 from genmix import GaussianMixture, NotFittedError, reference
 
 from _gmm_common import (
+    ALGORITHMS,
     COVARIANCE_TYPES,
     FITTED_ARRAYS,
     separated_data,
@@ -264,18 +265,30 @@ def test_verbose_2_prints_sklearns_messages_with_timings(capsys):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")  # array-API check, needs SCIPY_ARRAY_API
-def test_check_estimator_passes():
-    results = check_estimator(GaussianMixture(n_threads=1), on_fail=None)
+@pytest.mark.parametrize("n_threads", [1, None])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_components", [1, 2, 3])
+def test_check_estimator_passes(n_components, covariance_type, algorithm, n_threads):
+    gm = GaussianMixture(n_components, covariance_type=covariance_type, algorithm=algorithm, n_threads=n_threads)
+    results = check_estimator(gm, on_fail=None)
     failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) >= 30  # the checks really ran
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert "check_sample_weight_equivalence_on_dense_data" in passed
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
-def test_check_estimator_passes_for_hard_em():
-    results = check_estimator(GaussianMixture(algorithm="hard", n_threads=1), on_fail=None)
-    failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
-    assert failed == []
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_components", [2, 3])
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_sample_weight_equivalence_check_passes_for_every_init(init_params, n_components, covariance_type,
+                                                               algorithm):
+    # integer weights on shuffled rows against the rows repeated, same random_state
+    gm = GaussianMixture(n_components, covariance_type=covariance_type, algorithm=algorithm,
+                         init_params=init_params)
+    check_sample_weight_equivalence_on_dense_data("GaussianMixture", gm)
 
 
 def test_clone():

@@ -79,21 +79,109 @@ def test_integer_weights_equal_repeated_rows(covariance_type, algorithm):
     assert_allclose(weighted.lower_bounds_, repeated.lower_bounds_, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
 def test_unit_weights_equal_no_weights_for_every_init(init_params):
     X, _ = separated_data_with_labels(n=300, seed=4)
     kw = dict(init_params=init_params, random_state=5, n_threads=1)
     a = GaussianMixture(3, **kw).fit(X)
     b = GaussianMixture(3, **kw).fit(X, sample_weight=np.ones(len(X)))
-    if init_params in ("kmeans", "k-means++"):
-        # weighted k-means++ draws its first seed by weight, not by index: other random
-        # draws, the same clusters on this easy problem
-        order = lambda m: np.lexsort(m.T)  # noqa: E731
-        assert_allclose(a.means_[order(a.means_)], b.means_[order(b.means_)], rtol=1e-6, atol=1e-6)
-        assert_allclose(a.lower_bound_, b.lower_bound_, rtol=1e-8)
-        return
     for name in FITTED_ARRAYS:
         assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def _weighted_and_repeated(n, seed, dtype=np.float64):
+    """(X shuffled, its integer weights in 0..3, X repeated by those weights in the original order)."""
+    X, z = separated_data_with_labels(n=n, seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 4, size=n)
+    perm = rng.permutation(n)
+    return X[perm], w[perm], z[perm], np.repeat(X, w, axis=0), np.repeat(z, w)
+
+
+@pytest.mark.parametrize("n", [40, 1500])  # one chunk, and several in k-means++ and Lloyd
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+def test_integer_weights_equal_shuffled_repeated_rows_through_the_initialisation(init_params, n):
+    # the initialisation itself (max_iter=0) and the whole fit, with the same random_state
+    X, w, _, Xr, _ = _weighted_and_repeated(n, seed=20)
+    for k in (2, 5):
+        kw = dict(init_params=init_params, random_state=21, n_init=2)
+        for max_iter in (0, 100):
+            weighted = _fit_quietly(GaussianMixture(k, max_iter=max_iter, **kw), X, sample_weight=w)
+            repeated = _fit_quietly(GaussianMixture(k, max_iter=max_iter, **kw), Xr)
+            for name in FITTED_ARRAYS:
+                assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-9, atol=1e-12,
+                                err_msg=f"k={k} max_iter={max_iter} {name}")
+        assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_integer_weights_equal_shuffled_repeated_rows_semi_supervised(init_params):
+    # each class's components are seeded by k-means on its labelled rows
+    X, w, z, _, _ = _weighted_and_repeated(600, seed=22)
+    y = _partial_labels(z, 0.5, seed=23)
+    Xr, yr = np.repeat(X, w, axis=0)[::-1], np.repeat(y, w)[::-1]  # every copy keeps its label
+    kw = dict(init_params=init_params, semi_supervised=True, random_state=24, max_iter=0)
+    weighted = _fit_quietly(GaussianMixture(6, **kw), X, y, sample_weight=w)
+    repeated = _fit_quietly(GaussianMixture(6, **kw), Xr, yr)
+    for name in FITTED_ARRAYS:
+        assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+def test_initialisation_does_not_depend_on_row_order(init_params):
+    X = separated_data_with_labels(n=1500, seed=25)[0]
+    perm = np.random.default_rng(26).permutation(len(X))
+    kw = dict(init_params=init_params, random_state=27, max_iter=0)
+    a = GaussianMixture(4, **kw).fit(X)
+    b = GaussianMixture(4, **kw).fit(X[perm])
+    for name in FITTED_ARRAYS:
+        assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_row_hash_depends_on_values_only():
+    X = separated_data_with_labels(n=3000, seed=28)[0]
+    X[5] = X[9]
+    X[7] = [0.0, -0.0, 1.0]
+    X[8] = [-0.0, 0.0, 1.0]  # equal values: -0 is 0
+    for Xt in (X, X.astype(np.float32)):
+        h = genmix._core.row_hash(Xt, 1)
+        assert h.dtype == np.uint64 and h.shape == (len(X),)
+        assert h[5] == h[9] and h[7] == h[8]
+        assert len(np.unique(h)) == len(X) - 2  # distinct rows, distinct hashes
+        assert_array_equal(genmix._core.row_hash(Xt, 2), h)
+        assert_array_equal(genmix._core.row_hash(Xt[::-1].copy(), 1), h[::-1])
+
+
+def test_random_from_data_needs_enough_distinct_rows(work_calls):
+    X = np.repeat([[0.0, 1.0], [2.0, 3.0]], 5, axis=0)  # ten rows, two distinct
+    gm = GaussianMixture(3, init_params="random_from_data", random_state=0)
+    work_calls.clear()
+    with pytest.raises(ValueError, match=r"at least n_components=3 distinct rows of positive weight; got 2"):
+        gm.fit(X)
+    assert work_calls == [] and not hasattr(gm, "means_")
+    w = np.r_[np.ones(9), 0.0]
+    X3 = np.r_[X[:9], [[5.0, 5.0]]]  # a third distinct row, of weight 0
+    with pytest.raises(ValueError, match=r"distinct rows of positive weight; got 2"):
+        gm.fit(X3, sample_weight=w)
+    assert GaussianMixture(2, init_params="random_from_data", random_state=0).fit(X).n_iter_ >= 1
+
+
+def test_lloyd_moves_empty_clusters_to_the_farthest_distinct_rows():
+    # every row is nearest the first centre, so clusters 1 and 2 are empty after the first
+    # assignment: they move to the farthest row (10, counted once though present three
+    # times) and the next farthest (8); the same with weights instead of copies, shuffled
+    X = np.array([[0.0], [0.5], [1.0], [10.0], [10.0], [10.0], [8.0], [-1.0]])
+    centres = np.array([[0.0], [100.0], [200.0]])
+    _, moved, n_iter = genmix._core.kmeans_lloyd(X, centres, 1, 0.0, 1)
+    assert n_iter == 1
+    assert_array_equal(moved[1:], [[10.0], [8.0]])
+    Xw = np.array([[8.0], [10.0], [-1.0], [1.0], [0.5], [0.0], [50.0]])
+    w = np.array([1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 0.0])  # the farther row 50 has weight 0
+    _, moved_w, _ = genmix._core.kmeans_lloyd(Xw, centres, 1, 0.0, 1, w)
+    assert_allclose(moved_w, moved, rtol=1e-15)
 
 
 def test_weighted_kmeans_init_ignores_zero_weight_rows():

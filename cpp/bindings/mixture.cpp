@@ -186,6 +186,16 @@ py::array_t<std::int64_t> kmeans_plusplus_t(const py::array& X, int k, std::uint
 }
 
 template <class T>
+py::array_t<std::uint64_t> row_hash_t(const py::array& X, int n_threads) {
+    const DataView<T> data = view<T>(X, py::none());
+    py::array_t<std::uint64_t> out(data.n);
+    std::uint64_t* ptr = out.mutable_data();
+    Interruptible guard;
+    guard.run([&] { row_hashes<T>(data, ptr, n_threads, &guard.poll); });
+    return out;
+}
+
+template <class T>
 py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads,
                          const py::object& sample_weight) {
     const DataView<T> data = view<T>(X, sample_weight);
@@ -313,7 +323,16 @@ void register_mixture(py::module_& m) {
                                  : kmeans_plusplus_t<double>(X, k, seed, n_threads, sample_weight);
         },
         py::arg("X"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"), py::arg("sample_weight") = py::none(),
-        "Row indices of greedy k-means++ seeds.");
+        "Row indices of greedy k-means++ seeds, drawn in an order set by the rows' values (not their positions).");
+
+    m.def(
+        "row_hash",
+        [](const py::array& X, int n_threads) {
+            check_float(X);
+            return is_float32(X) ? row_hash_t<float>(X, n_threads) : row_hash_t<double>(X, n_threads);
+        },
+        py::arg("X"), py::arg("n_threads"),
+        "A 64-bit hash of each row's values (-0 as +0): equal rows, equal hashes.");
 
     m.def(
         "kmeans_lloyd",

@@ -75,6 +75,7 @@ def kmeans_plusplus(
     n_threads: int,
     sample_weight: Optional[npt.NDArray[np.floating]] = None,
 ) -> npt.NDArray[np.int64]: ...
+def row_hash(X: npt.NDArray[np.floating], n_threads: int) -> npt.NDArray[np.uint64]: ...
 def kmeans_lloyd(
     X: npt.NDArray[np.floating],
     centres: npt.NDArray[np.float64],

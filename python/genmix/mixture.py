@@ -55,6 +55,14 @@ def _mean_imputed(X, sample_weight):
     return np.ascontiguousarray(np.where(observed, X, means.astype(X.dtype)))
 
 
+def _label_rows(row_hashes, chosen):
+    """j for every row whose hash is chosen[j] (each copy of the j-th chosen row), else -1."""
+    labels = np.full(len(row_hashes), -1, dtype=np.int64)
+    for j, h in enumerate(chosen):
+        labels[row_hashes == h] = j
+    return labels
+
+
 def _cov_shape(covariance_type, k, d):
     return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 
@@ -201,15 +209,17 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     -----
     ``fit`` takes ``sample_weight``: a row of weight ``w`` counts as ``w`` copies of the
     row in every statistic and in the objective (``lower_bounds_`` is the weighted mean),
-    so integer weights give the same fit as repeated rows from the same starting
-    parameters. The initialisation uses the weights too: k-means++ draws its first seed
-    with probability proportional to ``w`` and the others to ``w * D^2``, Lloyd's
-    centroids are weighted means, and every initialisation forms its initial means and
-    covariances with the weights. ``'random_from_data'`` draws its rows uniformly among
-    the rows of positive weight and ``'random'`` draws unweighted random
-    responsibilities. So with the same ``random_state`` weights and repeated rows give
-    initialisations that agree in distribution (k-means), not draw for draw: start both
-    from ``weights_init``/``means_init``/``precisions_init`` to compare fits exactly.
+    so integer weights give the same fit as repeated rows. The initialisation uses the
+    weights too, and depends on the rows' values and weights only, not on their order:
+    k-means++ draws its first seed with probability proportional to ``w`` and the others
+    to ``w * D^2`` (by cumulative weight over the rows ordered by a hash of their values,
+    so that equal rows are adjacent), Lloyd's centroids are weighted means,
+    ``'random_from_data'`` draws ``n_components`` distinct rows, each with probability
+    proportional to its total weight among those left, ``'random'`` gives equal rows equal
+    random responsibilities, every copy of a drawn row is labelled, and the initial means
+    and covariances are weighted. So with the same ``random_state``, integer weights and
+    the correspondingly repeated rows, in any order, give the same fit (up to
+    floating-point rounding) with every ``init_params``.
     """
 
     def __init__(
@@ -562,14 +572,36 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             rows = np.flatnonzero(lab & (row_class == c))
             Xs = np.ascontiguousarray(X[rows])
             ws = None if sw is None else np.ascontiguousarray(sw[rows])
-            seeds = _core.kmeans_plusplus(Xs, m, seed + c, n_threads, ws)
-            if self.init_params == "kmeans":
-                sub = _core.kmeans_lloyd(Xs, Xs[seeds].astype(np.float64), _KMEANS_MAX_ITER, _KMEANS_TOL,
-                                         n_threads, ws)[0]
-                labels[rows] = c * m + sub
-            else:
-                labels[rows[seeds]] = c * m + np.arange(m)
+            sub = self._kmeans_labels(Xs, m, seed + c, n_threads, ws, self.init_params == "kmeans")
+            labels[rows] = np.where(sub >= 0, c * m + sub, -1)
         return labels
+
+    # The initialisations depend on the rows' values and weights, never on their positions:
+    # rows are drawn by value (k-means++ in the core, random rows by their hash) and every
+    # copy of a drawn row gets its label. So a row of integer weight w gives exactly the
+    # initialisation of w copies of it (up to rounding), in any row order.
+
+    @staticmethod
+    def _kmeans_labels(X, k, seed, n_threads, sw, lloyd):
+        """Lloyd's labels from k-means++ seeds, or (lloyd=False) the seeds' rows labelled 0..k-1."""
+        seeds = _core.kmeans_plusplus(X, k, seed, n_threads, sw)
+        if lloyd:
+            return _core.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER, _KMEANS_TOL, n_threads,
+                                      sw)[0]
+        h = _core.row_hash(X, n_threads)
+        return _label_rows(h, h[seeds])
+
+    def _random_rows_labels(self, X, k, random_state, n_threads, sw):
+        """k distinct rows (by value) of positive weight, each drawn in turn with probability
+        proportional to its total weight among those left, labelled 0..k-1."""
+        h = _core.row_hash(X, n_threads)
+        positive = slice(None) if sw is None else sw > 0
+        values, inverse = np.unique(h[positive], return_inverse=True)  # sorted: no dependence on row order
+        if len(values) < k:
+            raise ValueError(f"{type(self).__name__}: init_params='random_from_data' needs at least "
+                             f"n_components={k} distinct rows of positive weight; got {len(values)}.")
+        mass = np.bincount(inverse, weights=None if sw is None else sw[positive])
+        return _label_rows(h, values[random_state.choice(len(values), size=k, replace=False, p=mass / mass.sum())])
 
     def _initial_parameters(self, X, user_init, random_state, n_threads, sw=None, row_class=None,
                             component_class=None):
@@ -579,27 +611,12 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         if weights_init is None or means_init is None or precisions_init is None:
             labels = None
             seed = draw_seed(random_state)
-            n = X.shape[0]
             if row_class is not None:
                 labels = self._initial_labels_semi_supervised(X, seed, n_threads, sw, row_class, component_class)
             elif self.init_params in ("kmeans", "k-means++"):
-                seeds = _core.kmeans_plusplus(X, k, seed, n_threads, sw)
-                if self.init_params == "kmeans":
-                    labels = _core.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER,
-                                                _KMEANS_TOL, n_threads, sw)[0]
-                else:
-                    labels = np.full(n, -1, dtype=np.int64)
-                    labels[seeds] = np.arange(k)
+                labels = self._kmeans_labels(X, k, seed, n_threads, sw, self.init_params == "kmeans")
             elif self.init_params == "random_from_data":
-                labels = np.full(n, -1, dtype=np.int64)
-                if sw is None:
-                    labels[random_state.choice(n, size=k, replace=False)] = np.arange(k)
-                else:
-                    positive = np.flatnonzero(sw > 0)
-                    if len(positive) < k:
-                        raise ValueError(f"{type(self).__name__}: init_params='random_from_data' needs at least "
-                                         f"n_components={k} rows of positive weight; got {len(positive)}.")
-                    labels[positive[random_state.choice(len(positive), size=k, replace=False)]] = np.arange(k)
+                labels = self._random_rows_labels(X, k, random_state, n_threads, sw)
             params = _core.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads, sw)
         else:
             params = {}

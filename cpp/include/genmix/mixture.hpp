@@ -1283,10 +1283,11 @@ Stats stats_pass(const DataView<T>& data, const VecD& c, CovType cov, int k, con
                     if (src.labels) {
                         const std::int64_t z = src.labels[r0 + i];
                         if (z >= 0) s.logp(i, (long)z) = T(1);
-                    } else {
+                    } else {  // keyed by the row's values: equal rows, equal draws
+                        const std::uint64_t key = src.seed ^ row_hash(data.X + (r0 + i) * d, d);
                         double tot = 0;
                         for (int j = 0; j < k; ++j) {
-                            s.logp(i, j) = (T)counter_uniform(src.seed, (std::uint64_t)(r0 + i) * k + j);
+                            s.logp(i, j) = (T)counter_uniform(key, (std::uint64_t)j);
                             tot += (double)s.logp(i, j);
                         }
                         for (int j = 0; j < k; ++j) s.logp(i, j) = (T)((double)s.logp(i, j) / tot);
@@ -1668,6 +1669,45 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
 // ---------------------------------------------------------------------------------------
 // k-means: greedy k-means++ seeding and Lloyd iterations, for initialisation
 
+// row_hash of every row, into out (n values).
+template <class T>
+void row_hashes(const DataView<T>& data, std::uint64_t* out, int n_threads, const PollFn* poll) {
+    const int d = data.d;
+    const RowPartition part(data.n, 1024, 64);
+    parallel_for(part.n_chunks, n_threads, [&](long ci) {
+        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b)
+            for (long i = part.block_begin(b); i < part.block_end(b); ++i) out[i] = row_hash(data.X + i * d, d);
+    }, poll);
+}
+
+// Rows a and b in value order, given their hashes: by hash, then (a collision) by bits.
+template <class T>
+bool value_less(const DataView<T>& data, long a, long b, std::uint64_t ha, std::uint64_t hb) {
+    if (ha != hb) return ha < hb;
+    const T *xa = data.X + a * data.d, *xb = data.X + b * data.d;
+    for (int f = 0; f < data.d; ++f)
+        if (value_bits(xa[f]) != value_bits(xb[f])) return value_bits(xa[f]) < value_bits(xb[f]);
+    return false;
+}
+
+// The row indices in an order set by the rows' values alone, so equal rows are adjacent
+// and the order does not depend on where the rows are.
+template <class T>
+std::vector<long> value_order(const DataView<T>& data, int n_threads, const PollFn* poll) {
+    const long n = data.n;
+    std::vector<std::uint64_t> h(n);
+    row_hashes(data, h.data(), n_threads, poll);
+    std::vector<long> order(n);
+    for (long i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](long a, long b) { return value_less(data, a, b, h[a], h[b]); });
+    return order;
+}
+
+// Greedy k-means++ seeds (row indices). Rows are drawn by cumulative mass in value order:
+// the first with probability proportional to w, the others to w * D^2 (w = 1 without
+// sample weights). Equal rows are adjacent in that order, so a row of integer weight w is
+// drawn exactly when one of w copies of it would be, in any row order, and the random
+// stream is consumed the same way (up to rounding of the cumulative sums).
 template <class T>
 std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t seed, int n_threads,
                                   const PollFn* poll) {
@@ -1675,25 +1715,31 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     Xoshiro256 rng(seed);
     const int trials = 2 + (int)std::log((double)k);
     const RowPartition part(n, 1024, 64);
+    const std::vector<long> order = value_order(data, n_threads, poll);
     std::vector<double> d2(n), cum(n);
     auto dist_to = [&](long r0, long B, long centre) {
         auto rows = data.rows(r0, B);
         auto ctr = data.rows(centre, 1);
         return ((rows.rowwise() - ctr.row(0)).template cast<double>().rowwise().squaredNorm()).eval();
     };
-    // with sample weights, rows are drawn with probability proportional to w (first
-    // centre) and to w * D^2 (the others), and potentials are weighted sums
     const T* sw = data.sample_weight;
     auto wt = [&](long i) { return sw ? (double)sw[i] : 1.0; };
-    std::vector<long> centres;
-    if (sw) {
+    long last = 0;  // position in `order` of the last row of positive mass
+    auto fill_cum = [&](auto mass) {
         double total = 0;
-        for (long i = 0; i < n; ++i) cum[i] = total += wt(i);
+        for (long r = 0; r < n; ++r) {
+            const double m = mass(order[r]);
+            if (m > 0) last = r;
+            cum[r] = total += m;
+        }
+        return total;
+    };
+    auto draw = [&](double total) {  // a row with probability mass / total
         const double u = rng.uniform() * total;
-        centres.push_back(std::min<long>((long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin()), n - 1));
-    } else {
-        centres.push_back((long)rng.below((std::uint64_t)n));
-    }
+        const long r = (long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+        return order[std::min(r, last)];
+    };
+    std::vector<long> centres{draw(fill_cum(wt))};
     parallel_for(part.n_chunks, n_threads, [&](long ci) {
         for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
             const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
@@ -1703,17 +1749,9 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     std::vector<long> cand(trials);
     MatD pot(part.n_chunks, trials);
     while ((int)centres.size() < k) {
-        double total = 0;
-        for (long i = 0; i < n; ++i) cum[i] = total += sw ? wt(i) * d2[i] : d2[i];
-        for (int t = 0; t < trials; ++t) {
-            if (total > 0) {
-                const double u = rng.uniform() * total;
-                long idx = (long)(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
-                cand[t] = std::min(idx, n - 1);
-            } else {
-                cand[t] = (long)rng.below((std::uint64_t)n);
-            }
-        }
+        double total = fill_cum([&](long i) { return wt(i) * d2[i]; });
+        if (!(total > 0)) total = fill_cum(wt);  // every row is a centre already: by weight
+        for (int t = 0; t < trials; ++t) cand[t] = draw(total);
         parallel_for(part.n_chunks, n_threads, [&](long ci) {
             for (int t = 0; t < trials; ++t) pot(ci, t) = 0;
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
@@ -1745,6 +1783,35 @@ std::vector<long> kmeans_plusplus(const DataView<T>& data, int k, std::uint64_t 
     return centres;
 }
 
+// Up to e rows of positive weight farthest from their cluster's centre, farthest first,
+// equal rows counted once and ties going first in value order: a choice that depends on
+// the rows' values and weights only. One serial pass, run only when a cluster is empty.
+template <class T>
+std::vector<long> farthest_rows(const DataView<T>& data, const std::vector<std::int64_t>& labels,
+                                const RowMatD& centres, int e) {
+    struct Cand { double dist; long row; std::uint64_t hash; };
+    std::vector<Cand> top;  // sorted, farthest first
+    auto before = [&](const Cand& a, const Cand& b) {
+        return a.dist != b.dist ? a.dist > b.dist : value_less(data, a.row, b.row, a.hash, b.hash);
+    };
+    for (long i = 0; i < data.n; ++i) {
+        if (data.sample_weight && !(data.sample_weight[i] > 0)) continue;
+        const Cand c{(data.rows(i, 1).template cast<double>().row(0) - centres.row(labels[i])).squaredNorm(), i,
+                     row_hash(data.X + i * data.d, data.d)};
+        if ((int)top.size() == e && !before(c, top.back())) continue;
+        const bool seen = std::any_of(top.begin(), top.end(), [&](const Cand& t) {
+            return t.hash == c.hash && !value_less(data, t.row, c.row, t.hash, c.hash) &&
+                   !value_less(data, c.row, t.row, c.hash, t.hash);
+        });
+        if (seen) continue;
+        top.insert(std::upper_bound(top.begin(), top.end(), c, before), c);
+        if ((int)top.size() > e) top.pop_back();
+    }
+    std::vector<long> rows;
+    for (const Cand& t : top) rows.push_back(t.row);
+    return rows;
+}
+
 struct KMeansResult {
     RowMatD centres;
     std::vector<std::int64_t> labels;
@@ -1752,8 +1819,9 @@ struct KMeansResult {
 };
 
 // Lloyd's algorithm from the given centres; stops when the squared centre shift is at
-// most tol * (mean feature variance), or labels stop changing, or after max_iter. An empty
-// cluster is moved to the farthest point of some chunk. Final labels match the centres.
+// most tol * (mean feature variance), or labels stop changing, or after max_iter. Empty
+// clusters move to the rows farthest from their centres (farthest_rows). Final labels
+// match the centres.
 template <class T>
 KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter, double tol, int n_threads,
                           const PollFn* poll) {
@@ -1767,8 +1835,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
     KMeansResult r;
     r.labels.assign(n, -1);
     // tolerance relative to the data's mean variance, as scikit-learn's KMeans
-    // (weighted by sample_weight when given: counts and sums use w, the farthest-point
-    // rescue only picks rows of positive weight)
+    // (weighted by sample_weight when given: counts and sums use w)
     const T* sw = data.sample_weight;
     double var = 0, wtot = 0;
     {
@@ -1795,8 +1862,6 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
         MatD sums;
         VecD counts;
         long changed = 0;
-        double far_dist = -1;
-        long far_row = -1;
     };
     std::vector<Chunk> chunks(part.n_chunks);
     auto assign = [&](const MatT<T>& cs, const ArrT<T>& cnorm, bool update_stats) {
@@ -1805,15 +1870,12 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
             ch.sums.setZero(k, d);
             ch.counts.setZero(k);
             ch.changed = 0;
-            ch.far_dist = -1;
-            ch.far_row = -1;
             Scratch<T>& s = scratch[thread_index()];
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
                 load_centred_rows(data, cT, r0, B, s, CovType::Tied);  // plain centred rows
                 s.logp.resize(B, k);
                 s.logp.noalias() = s.xs * cs.transpose();  // B x k
-                const ArrT<T> xn = s.xs.rowwise().squaredNorm().array();
                 for (long i = 0; i < B; ++i) {
                     int best = 0;
                     T bv = cnorm[0] - 2 * s.logp(i, 0);
@@ -1822,9 +1884,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
                         if (v < bv) { bv = v; best = j; }
                     }
                     if (r.labels[r0 + i] != best) { ++ch.changed; r.labels[r0 + i] = best; }
-                    const double dist = (double)(bv + xn[i]);
                     const double wi = sw ? (double)sw[r0 + i] : 1.0;
-                    if (dist > ch.far_dist && wi > 0) { ch.far_dist = dist; ch.far_row = r0 + i; }
                     if (update_stats && wi > 0) {
                         ch.counts[best] += wi;
                         ch.sums.row(best) += wi * s.xs.row(i).template cast<double>();
@@ -1843,14 +1903,10 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
         long changed = 0;
         for (auto& ch : chunks) { sums += ch.sums; counts += ch.counts; changed += ch.changed; }
         RowMatD next = cs_shift;
-        std::vector<long> far_rows;
-        {
-            std::vector<std::pair<double, long>> far;
-            for (auto& ch : chunks)
-                if (ch.far_row >= 0) far.push_back({-ch.far_dist, ch.far_row});
-            std::sort(far.begin(), far.end());
-            for (auto& f : far) far_rows.push_back(f.second);
-        }
+        const int n_empty = (int)(counts.array() <= 0).count();
+        const std::vector<long> far_rows =
+            n_empty ? farthest_rows(data, r.labels, RowMatD(cs_shift.rowwise() + c.transpose()), n_empty)
+                    : std::vector<long>();
         size_t next_far = 0;
         for (int j = 0; j < k; ++j) {
             if (counts[j] > 0) next.row(j) = sums.row(j) / counts[j];

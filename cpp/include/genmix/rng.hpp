@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace genmix {
 
@@ -21,6 +23,23 @@ inline double to_unit(std::uint64_t x) { return (double)(x >> 11) * 0x1.0p-53; }
 // value for row i can be drawn by whichever thread handles row i.
 inline double counter_uniform(std::uint64_t seed, std::uint64_t counter) {
     return to_unit(splitmix64(splitmix64(seed) ^ (counter * 0xd1b54a32d192ed03ULL)));
+}
+
+// The bit pattern of a value, -0 read as +0: equal values give equal bits.
+template <class T>
+std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t> value_bits(T v) {
+    std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t> u = 0;
+    if (v != T(0)) std::memcpy(&u, &v, sizeof v);
+    return u;
+}
+
+// A hash of a row's d values: equal rows get equal hashes wherever they are, so draws
+// keyed by it rather than by the row's index do not depend on the order of the rows.
+template <class T>
+std::uint64_t row_hash(const T* x, int d) {
+    std::uint64_t h = 0;
+    for (int f = 0; f < d; ++f) h = splitmix64(h ^ value_bits(x[f]));
+    return h;
 }
 
 // xoshiro256** (Blackman & Vigna): a sequential stream for serial draws.
