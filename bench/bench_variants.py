@@ -10,7 +10,8 @@ throttled moment of a shared machine hits every variant alike. It prints the med
 the rounds and each variant's ratio to the first one listed.
 
 Timed: one EM iteration (a warm-started fit of `iters` iterations divided by `iters`, as
-in bench_gmm.py), and one GAN training step (D step + G step, as in bench_gan.py).
+in bench_gmm.py), a whole default fit (fit-*: initialisation included), and one GAN
+training step (D step + G step, as in bench_gan.py).
 
 Usage:
     python bench/bench_variants.py                         # every variant this CPU runs
@@ -36,6 +37,9 @@ WORKLOADS = {
     "full-100k-d64": ("gmm", dict(cov="full", n=100_000, d=64, k=32, dtype="float64", iters=2)),
     "diag-1M": ("gmm", dict(cov="diag", n=1_000_000, d=32, k=64, dtype="float64", iters=2)),
     "full-20k-d2": ("gmm", dict(cov="full", n=20_000, d=2, k=8, dtype="float64", iters=100)),
+    # what a user runs: GaussianMixture(k, random_state=0).fit(X) with the defaults (k-means
+    # initialisation included), timed whole
+    "fit-full-200k": ("fit", dict(cov="full", n=200_000, d=16, k=16, dtype="float64")),
     "toy": ("gan", dict(latent=2, hidden=(128, 128), dim=2, batch=512, penalty=None, steps=50)),
     "toy-r1": ("gan", dict(latent=2, hidden=(128, 128), dim=2, batch=512, penalty="r1", steps=50)),
     "medium": ("gan", dict(latent=64, hidden=(512, 512), dim=64, batch=256, penalty=None, steps=20)),
@@ -69,6 +73,14 @@ def _worker(threads):
 
             def run():
                 return bench_gmm.genmix_run(X, start, w["iters"], threads)
+        elif kind == "fit":
+            X = bench_gmm.make_data(w["n"], w["d"], w["k"], w["cov"], w["dtype"])
+
+            def run():
+                gm = genmix.GaussianMixture(w["k"], covariance_type=w["cov"], random_state=0, n_threads=threads)
+                t = time.perf_counter()
+                gm.fit(X)
+                return time.perf_counter() - t
         else:
             X = np.random.RandomState(0).normal(size=(4096, w["dim"])).astype(np.float32)
             gan = genmix.GAN(latent_dim=w["latent"], generator_hidden=w["hidden"], discriminator_hidden=w["hidden"],
@@ -159,7 +171,8 @@ def main():
                 for v in variants:
                     times[v].append(ask(v, name))
             med = {v: statistics.median(t) for v, t in times.items()}
-            unit, scale = ("ms/it", 1e3) if WORKLOADS[name][0] == "gmm" else ("ms/step", 1e3)
+            unit = {"gmm": "ms/it", "fit": "ms/fit", "gan": "ms/step"}[WORKLOADS[name][0]]
+            scale = 1e3
             row = f"{name:<15}" + "".join(f"{med[v] * scale:12.2f}" for v in variants)
             row += "".join(f"{med[v] / med[variants[0]]:16.3f}" for v in variants[1:])
             print(row + f"   ({unit})", flush=True)
