@@ -534,28 +534,64 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     double st[kNStats];
     std::fill(st, st + kNStats, 0.0);
     Status status = Status::Done;
-    // A step that diverges after a discriminator update (alternating, d_steps > 1) is rolled
-    // back to its start, so the state kept is always that of the last completed step. With
-    // d_steps == 1 the alternating update writes D's new state into spare buffers and swaps
-    // them in once the generator's step has succeeded (no copy); d_steps > 1 snapshots D.
-    const bool snapshot = c.d_steps > 1;
-    const bool spare = c.update == Update::Alternating && !snapshot;
+    // On divergence the state kept is the last one whose every buffer (weights, moments,
+    // EMA) is finite and whose losses and gradients were finite when a step evaluated them:
+    // a step with a finite loss can still step to weights that overflow (a huge learning
+    // rate), or to finite weights whose outputs overflow, which only the next step's loss
+    // reveals. So the states at the start of the current and of the previous step are kept
+    // (copies of O(n_params), small next to a step's passes): non-finite buffers after a
+    // step restore the current one, a non-finite loss or gradient the previous one (its
+    // losses were finite; the current one's are not). With d_steps == 1 the alternating
+    // update writes D's new state into spare buffers and swaps them in once the generator's
+    // step has succeeded.
+    const bool spare = c.update == Update::Alternating && c.d_steps == 1;
     nn::Vec<T> d0, dm0, dv0;
     if (spare) {
         d0.resize(nd);
         dm0.resize(nd);
         if (adam) dv0.resize(nd);
     }
-    std::int64_t td0 = 0;
+    struct Snapshot {
+        nn::Vec<T> g, d, gm, dm, gv, dv, ge;
+        std::int64_t counters[3];
+        bool valid = false;
+    } cur, prev;
+    auto save = [&](Snapshot& s) {
+        s.g = g;
+        s.d = d;
+        s.gm = gm;
+        s.dm = dm;
+        if (adam) {
+            s.gv = gv;
+            s.dv = dv;
+        }
+        if (user.g_ema) s.ge = ge;
+        std::copy(work, work + 3, s.counters);
+        s.valid = true;
+    };
+    auto restore = [&](const Snapshot& s) {  // assignments of equal size: the buffers (and S's pointers) stay put
+        g = s.g;
+        d = s.d;
+        gm = s.gm;
+        dm = s.dm;
+        if (adam) {
+            gv = s.gv;
+            dv = s.dv;
+        }
+        if (user.g_ema) ge = s.ge;
+        std::copy(s.counters, s.counters + 3, work);
+    };
+    auto all_finite = [&] {
+        bool ok = g.allFinite() && d.allFinite() && gm.allFinite() && dm.allFinite();
+        if (adam) ok = ok && gv.allFinite() && dv.allFinite();
+        if (user.g_ema) ok = ok && ge.allFinite();
+        return ok;
+    };
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
         const double lr_mult = lr_factor(c, step), lr_d = c.lr_d * lr_mult, lr_g = c.lr_g * lr_mult;
-        if (snapshot) {
-            d0 = d;
-            dm0 = dm;
-            if (adam) dv0 = dv;
-            td0 = S.counters[2];
-        }
+        std::swap(prev, cur);  // O(1): swaps the vectors' buffers
+        save(cur);
         bool diverged = false;
         // d_steps - 1 discriminator-only updates
         for (int sub = 0; sub < c.d_steps - 1 && !diverged; ++sub) {
@@ -604,11 +640,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
                 }
             }
         }
-        if (diverged) {
-            status = Status::Diverged;
-            break;
-        }
-        if (S.g_ema) {
+        if (!diverged && S.g_ema) {
             nn::MapV<T> E(S.g_ema, ng);
             // warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): the decay
             // is min(ema, (1 + t) / (10 + t)) after t = step + 1 updates, so the average is not
@@ -616,6 +648,11 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             const double t = (double)(step + 1);
             const T a = (T)std::min(c.ema, (1.0 + t) / (10.0 + t));
             E = a * E + (T(1) - a) * nn::MapCV<T>(S.g, ng);
+        }
+        if (diverged || !all_finite()) {
+            restore(diverged && prev.valid ? prev : cur);
+            status = Status::Diverged;
+            break;
         }
         S.counters[0] = step + 1;
         std::copy(st, st + kNStats, last_stats);
@@ -638,15 +675,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             }
         }
     }
-    if (status == Status::Diverged) {
-        std::copy(st, st + kNStats, last_stats);
-        if (snapshot) {  // undo the discriminator updates of the failing step
-            d = d0;
-            dm = dm0;
-            if (adam) dv = dv0;
-            work[2] = td0;
-        }
-    }
+    if (status == Status::Diverged) std::copy(st, st + kNStats, last_stats);
     commit();
     return status;
 }
@@ -663,7 +692,7 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
                  std::int64_t n_steps, std::uint64_t seed, const PollFn* poll) {
     Trainer<T> tr(c);
     const long nd = c.D.n_params;
-    nn::Vec<T> d = nn::MapV<T>(d_user, nd), m = nn::Vec<T>::Zero(nd), v = nn::Vec<T>::Zero(nd);
+    nn::Vec<T> d = nn::MapV<T>(d_user, nd), m = nn::Vec<T>::Zero(nd), v = nn::Vec<T>::Zero(nd), d_prev;
     std::int64_t t = 0;
     double st[kNStats];
     const std::uint64_t cal_seed = splitmix64(seed ^ 0xbb67ae8584caa73bULL);  // not the training stream
@@ -685,7 +714,13 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
             status = Status::Diverged;
             break;
         }
+        d_prev = d;
         optimizer_step<T>(c, c.lr_d * lr_factor(c, k), nd, d.data(), tr.gd.data(), m.data(), v.data(), t);
+        if (!d.allFinite() || !m.allFinite() || !v.allFinite()) {  // finite loss, infinite step
+            d = d_prev;
+            status = Status::Diverged;
+            break;
+        }
         if (poll && *poll && k + 1 < n_steps) {
             const auto now = clock::now();
             if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
