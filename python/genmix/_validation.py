@@ -3,8 +3,13 @@ ValueError or TypeError that names the problem."""
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
+import struct
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -251,3 +256,58 @@ def check_partial_labels(y, n_samples, owner):
     if y.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in y):
         raise ValueError(f"{owner}: y contains NaN or infinity; mark unlabelled rows with -1.")
     return y, ~_unlabelled_mask(y)
+
+
+# --- files ------------------------------------------------------------------------------
+
+def npz_path(path):
+    """The file np.savez writes for `path`: '.npz' appended to a name without it (str or
+    os.PathLike); a file object as it is. Saving and loading both go through this."""
+    if isinstance(path, (str, os.PathLike)):
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        return path if path.endswith(".npz") else path + ".npz"
+    return path
+
+
+def read_npz(file):
+    """{member name: array} of an uncompressed or deflated .npz file (a path or a binary
+    file object), reading each array's header first: no pickled objects, and no array
+    larger than the bytes its member holds, so a damaged header cannot make us allocate
+    more than the file's size. Raises ValueError naming the problem (the caller names the
+    file); OSError (a missing file) passes through."""
+    try:
+        with zipfile.ZipFile(file) as z:
+            arrays = {}
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"unexpected member {info.filename!r}")
+                name = info.filename[:-4]
+                if name in arrays:
+                    raise ValueError(f"member {name!r} appears twice")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"member {name!r} has an unsupported .npy version {version}")
+                    if any(k < 0 for k in shape):
+                        raise ValueError(f"member {name!r} has a negative dimension in its shape {shape}")
+                    if dtype.hasobject:
+                        raise ValueError(f"member {name!r} holds Python objects")
+                    n_bytes = math.prod(shape) * dtype.itemsize
+                    if n_bytes != info.file_size - f.tell():
+                        raise ValueError(f"member {name!r}: its header claims shape {shape} of {dtype}, "
+                                         f"{n_bytes} bytes, but it holds {info.file_size - f.tell()}")
+                    data = f.read(n_bytes)
+                    if len(data) != n_bytes:
+                        raise ValueError(f"member {name!r} is truncated")
+                arr = np.frombuffer(data, dtype=dtype)
+                arrays[name] = arr.reshape(shape, order="F" if fortran else "C").copy()
+            return arrays
+    except (zipfile.BadZipFile, zlib.error, EOFError, OverflowError, struct.error, KeyError, IndexError,
+            TypeError, NotImplementedError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None

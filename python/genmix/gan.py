@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _core
 from ._base import BaseEstimator, NotFittedError, check_random_state, draw_seed
-from ._validation import check_array, check_int, check_n_threads, check_option, check_real
+from ._validation import check_array, check_int, check_n_threads, check_option, check_real, npz_path, read_npz
 from .nn import MLP
 
 __all__ = ["GAN"]
@@ -188,9 +188,11 @@ class GAN(BaseEstimator):
     for N more steps give the same bits as 2N steps straight through (same X, same
     ``n_steps``-independent settings; with a decaying ``lr_schedule`` that includes an
     explicit ``lr_decay_steps``). A non-finite loss or gradient stops training with a
-    RuntimeWarning and keeps the state of the last completed step (a discriminator update
-    already made within the failing step is rolled back). Ctrl-C stops between two steps,
-    keeping every completed step.
+    RuntimeWarning and keeps the last finite state: that of the last completed step whose
+    weights, optimizer moments and EMA are all finite and whose losses and gradients were
+    finite when evaluated (a step that overflows the weights, or makes the next step's loss
+    overflow, is rolled back, with any discriminator update made within the failing step).
+    Ctrl-C stops between two steps, keeping every completed step.
     """
 
     def __init__(self, latent_dim=8, latent_distribution="normal", generator_hidden=(128, 128),
@@ -315,7 +317,8 @@ class GAN(BaseEstimator):
         }
 
     def _mlp(self, sizes, params, dtype):
-        net = MLP(sizes, activation=self.activation, output_activation="identity", dtype=dtype, random_state=0)
+        # the activation the weights were trained with (set_params after fit must not change the nets)
+        net = MLP(sizes, activation=self._fit_config["activation"], output_activation="identity", dtype=dtype, random_state=0)
         net._params = np.array(params, dtype=dtype, copy=True)
         return net
 
@@ -436,11 +439,14 @@ class GAN(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
+            # a divergence may roll back past a logged step: keep the history of the state kept
+            kept = [i for i, s in enumerate(history["step"]) if s <= state["counters"][0]]
+            history = {k: [v[i] for i in kept] for k, v in history.items()}
             publish()
         if status == "diverged":
             self.diverged_ = True
             warnings.warn(
-                f"GAN training diverged (non-finite loss or gradient) at step {self.n_steps_ + 1}; "
+                f"GAN training diverged (non-finite loss, gradient or weights) after step {self.n_steps_}; "
                 f"stopped, keeping the last finite state (step {self.n_steps_}).", RuntimeWarning, stacklevel=2)
         elif cal_steps:
             self._calibrate(X, config, cal_steps)
@@ -653,7 +659,9 @@ class GAN(BaseEstimator):
     # --- persistence ----------------------------------------------------------------------
 
     def save(self, path):
-        """Save configuration and full training state (weights, optimizer, EMA, RNG, history) with np.savez."""
+        """Save configuration and full training state (weights, optimizer, EMA, RNG, history) with np.savez,
+        to ``path`` (a str or path-like, to which '.npz' is appended unless it ends with it, or a binary file
+        object)."""
         self._check_fitted()
         arrays = {f"state_{k}": v for k, v in self._state.items()}
         arrays.update({f"history_{k}": v for k, v in self.history_.items()})
@@ -671,29 +679,137 @@ class GAN(BaseEstimator):
         meta = {"params": params, "fit_config": self._fit_config, "seed": int(self._seed),
                 "n_features_in": self.n_features_in_, "n_steps_done": self.n_steps_,
                 "diverged": bool(getattr(self, "diverged_", False))}
-        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+        np.savez(npz_path(path), meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path):
-        """Load a GAN written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-            params = meta["params"]
+        """Load a GAN written by :meth:`save`, from the same ``path`` (a str or path-like, to
+        which '.npz' is appended as :meth:`save` does, or a binary file object).
+
+        The file is checked as :meth:`fit` checks its inputs (parameters, configuration,
+        the shape, dtype and finiteness of every array) before anything is built; a file
+        that fails raises ``ValueError("... is not a genmix model file: ...")``. Array
+        headers are read before their data, so a damaged file cannot make it allocate more
+        than the file's size; pickled objects are never loaded.
+        """
+        file = npz_path(path)
+        try:
+            return cls._from_arrays(read_npz(file))
+        except (ValueError, TypeError) as exc:
+            name = file if isinstance(file, str) else getattr(file, "name", repr(file))
+            raise ValueError(f"{name} is not a genmix model file: {exc}") from None
+
+    @classmethod
+    def _from_arrays(cls, arrays):
+        """A GAN from the members of a saved file, each checked; ValueError/TypeError on the first problem."""
+        meta = arrays.pop("meta", None)
+        if meta is None or meta.shape != () or meta.dtype.kind != "U":
+            raise ValueError("no JSON metadata (a 'meta' string)")
+        meta = json.loads(str(meta))
+        kinds = {"params": dict, "fit_config": dict, "seed": numbers.Integral, "n_features_in": numbers.Integral,
+                 "n_steps_done": numbers.Integral, "diverged": bool}
+        if not isinstance(meta, dict) or set(meta) != set(kinds):
+            raise ValueError(f"the metadata must be a JSON object with the keys {sorted(kinds)}")
+        for key, kind in kinds.items():
+            if not isinstance(meta[key], kind) or kind is numbers.Integral and isinstance(meta[key], bool):
+                raise TypeError(f"the metadata's {key!r} must be a {kind.__name__}; got {meta[key]!r}")
+        check_int(meta["n_features_in"], "n_features_in", "the file", low=1)
+        check_int(meta["n_steps_done"], "n_steps_done", "the file", low=0)
+        check_int(meta["seed"], "seed", "the file", low=0)
+        if meta["seed"] >= 2**64:
+            raise ValueError(f"the seed must be < 2**64; got {meta['seed']}")
+        params = dict(meta["params"])
+        if "dtype" in params:
+            if not isinstance(params["dtype"], str):
+                raise TypeError(f"the 'dtype' parameter must be a dtype name; got {params['dtype']!r}")
             params["dtype"] = np.dtype(params["dtype"])
-            params["generator_hidden"] = tuple(params["generator_hidden"])
-            params["discriminator_hidden"] = tuple(params["discriminator_hidden"])
-            params["betas"] = tuple(params["betas"])
-            if isinstance(params.get("calibration_steps"), list):  # absent from files of older versions
-                params["calibration_steps"] = tuple(params["calibration_steps"])
-            self = cls(**params)
-            self._state = {k[6:]: np.array(f[k]) for k in f.files if k.startswith("state_")}
-            self.history_ = {k[8:]: np.array(f[k]) for k in f.files if k.startswith("history_")}
-        self._fit_config = meta["fit_config"]
+        for key in ("generator_hidden", "discriminator_hidden", "betas", "calibration_steps"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+        self = cls(**params)
+        self._check_params()
+        config = meta["fit_config"]
+        n = meta["n_features_in"]
+        cls._check_config(config, n)
+        self._check_state(arrays, config, n, meta["n_steps_done"])
+        self._state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
+        self.history_ = {k[8:]: v for k, v in arrays.items() if k.startswith("history_")}
+        self._fit_config = config
         self._seed = np.uint64(meta["seed"])
-        self.n_features_in_ = meta["n_features_in"]
+        self.n_features_in_ = n
         self.n_steps_ = meta["n_steps_done"]
         self.diverged_ = meta["diverged"]
         return self
+
+    @classmethod
+    def _check_config(cls, config, n_features):
+        """Check a stored training configuration as fit checks its parameters: rebuild the
+        parameters it came from, validate them, and require that they give it back exactly."""
+        try:
+            g, d = config["g_sizes"], config["d_sizes"]
+            params = {k: config[k] for k in ("activation", "loss", "penalty_weight", "update", "d_steps", "optimizer",
+                                              "lr_g", "lr_d", "lr_schedule", "lr_end_factor", "lr_decay_steps",
+                                              "batch_size", "latent_distribution")}
+            params.update(latent_dim=g[0], generator_hidden=g[1:-1], discriminator_hidden=d[1:-1],
+                          penalty=None if config["penalty"] == "none" else config["penalty"],
+                          betas=(config["beta1"], config["beta2"]),
+                          ema=None if config["ema"] == -1.0 else config["ema"],
+                          n_threads=config["n_threads"] or None)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ValueError(f"the training configuration lacks an entry or has one of the wrong type ({exc!r})") \
+                from None
+        check_int(params["lr_decay_steps"], "lr_decay_steps", "the file's training configuration", low=1)
+        trained = cls(**params)
+        g_hidden, d_hidden, nt, _, _ = trained._check_params()
+        if trained._config(n_features, g_hidden, d_hidden, nt, params["lr_decay_steps"]) != config:
+            raise ValueError(f"the training configuration is not one that fit makes for {n_features} features")
+
+    def _check_state(self, arrays, config, n_features, n_steps):
+        """Check the file's state and history arrays: names, shapes, dtypes, finiteness, counters."""
+        n_g, n_d = (sum((a + 1) * b for a, b in zip(s[:-1], s[1:])) for s in (config["g_sizes"], config["d_sizes"]))
+        shapes = {"g": (n_g,), "g_ema": (n_g,), "g_m": (n_g,), "g_v": (n_g,),
+                  "d": (n_d,), "d_m": (n_d,), "d_v": (n_d,), "counters": (3,),
+                  "x_mean": (n_features,), "x_scale": (n_features,), "log_m": (1,), "log_ratio_q": _FLOOR_GRID.shape}
+        state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
+        history = {k[8:]: v for k, v in arrays.items() if k.startswith("history_")}
+        unknown = set(arrays) - {f"state_{k}" for k in state} - {f"history_{k}" for k in history}
+        optional = {"x_mean", "x_scale", *_CALIBRATION_KEYS}  # absent from files of older versions
+        missing = set(shapes) - optional - set(state)
+        unknown |= {f"state_{k}" for k in set(state) - set(shapes) - {"d_cal"}}
+        if unknown or missing:
+            raise ValueError(f"unexpected members {sorted(unknown)}, missing members {sorted(missing)}")
+        for pair in (("x_mean", "x_scale"), ("d_cal", "log_m")):
+            if (pair[0] in state) != (pair[1] in state):
+                raise ValueError(f"{pair[0]!r} and {pair[1]!r} must both be present or both absent")
+        if "log_ratio_q" in state and "d_cal" not in state:
+            raise ValueError("'log_ratio_q' without 'd_cal'")
+        weights = state["g"].dtype
+        if weights not in (np.float32, np.float64):
+            raise ValueError(f"the weights must be float32 or float64; got {weights}")
+        for k, v in state.items():
+            dtype = np.int64 if k == "counters" else np.float64 if k in shapes and k.startswith(("x_", "log_")) \
+                else weights
+            shape = (v.shape[0], n_d) if k == "d_cal" else shapes[k]
+            if v.dtype != dtype or v.shape != shape or k == "d_cal" and v.shape[0] < 1:
+                raise ValueError(f"'state_{k}' must be {np.dtype(dtype)} of shape {shape}; got {v.dtype} {v.shape}")
+            if k != "counters" and not np.all(np.isfinite(v)):
+                raise ValueError(f"'state_{k}' contains NaN or infinity")
+        counters = state["counters"]
+        if counters.min() < 0 or counters[0] != n_steps:
+            raise ValueError(f"the step counters {counters.tolist()} must be >= 0 and start with {n_steps} steps")
+        if "x_scale" in state and not np.all(state["x_scale"] > 0):
+            raise ValueError("'state_x_scale' must be > 0")
+        if set(history) != set(HISTORY_KEYS):
+            raise ValueError(f"the history must have the entries {list(HISTORY_KEYS)}; got {sorted(history)}")
+        length = len(history["step"])
+        for k, v in history.items():
+            dtype = np.int64 if k == "step" else np.float64
+            if v.dtype != dtype or v.shape != (length,):
+                raise ValueError(f"'history_{k}' must be {np.dtype(dtype)} of shape ({length},) like "
+                                 f"'history_step'; got {v.dtype} {v.shape}")
+        steps = history["step"]
+        if length and (steps[0] < 1 or np.any(np.diff(steps) <= 0) or steps[-1] > n_steps):
+            raise ValueError(f"'history_step' must increase within 1..{n_steps}")
 
     def __getstate__(self):
         return dict(self.__dict__)
