@@ -318,7 +318,8 @@ class GAN(BaseEstimator):
 
     def _mlp(self, sizes, params, dtype):
         # the activation the weights were trained with (set_params after fit must not change the nets)
-        net = MLP(sizes, activation=self._fit_config["activation"], output_activation="identity", dtype=dtype, random_state=0)
+        net = MLP(sizes, activation=self._fit_config["activation"], output_activation="identity", dtype=dtype,
+                  random_state=0)
         net._params = np.array(params, dtype=dtype, copy=True)
         return net
 
