@@ -534,16 +534,16 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     double st[kNStats];
     std::fill(st, st + kNStats, 0.0);
     Status status = Status::Done;
-    // On divergence the state kept is the last one whose every buffer (weights, moments,
-    // EMA) is finite and whose losses and gradients were finite when a step evaluated them:
-    // a step with a finite loss can still step to weights that overflow (a huge learning
-    // rate), or to finite weights whose outputs overflow, which only the next step's loss
-    // reveals. So the states at the start of the current and of the previous step are kept
-    // (copies of O(n_params), small next to a step's passes): non-finite buffers after a
-    // step restore the current one, a non-finite loss or gradient the previous one (its
-    // losses were finite; the current one's are not). With d_steps == 1 the alternating
-    // update writes D's new state into spare buffers and swaps them in once the generator's
-    // step has succeeded.
+    // On divergence the state kept is a finite one whose losses were seen to be finite: a
+    // step with a finite loss can still step to weights that overflow (a huge learning
+    // rate), or to finite weights whose outputs overflow, and either shows as a non-finite
+    // loss or gradient in the next step. Copies of the whole state (weights, moments, EMA)
+    // are taken every kSnapshotSteps steps, the last two kept (copying every step doubled
+    // the time of a step of a large network). A non-finite loss or gradient restores the
+    // newest snapshot taken before this step (its losses were finite); buffers found
+    // non-finite after the last step restore the newest one. The steps after the restored
+    // state are undone; the caller drops their history.
+    constexpr std::int64_t kSnapshotSteps = 16;
     const bool spare = c.update == Update::Alternating && c.d_steps == 1;
     nn::Vec<T> d0, dm0, dv0;
     if (spare) {
@@ -554,7 +554,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     struct Snapshot {
         nn::Vec<T> g, d, gm, dm, gv, dv, ge;
         std::int64_t counters[3];
-        bool valid = false;
+        std::int64_t step = -1;  // the step it was taken before (-1: none)
     } cur, prev;
     auto save = [&](Snapshot& s) {
         s.g = g;
@@ -567,7 +567,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
         }
         if (user.g_ema) s.ge = ge;
         std::copy(work, work + 3, s.counters);
-        s.valid = true;
+        s.step = work[0];
     };
     auto restore = [&](const Snapshot& s) {  // assignments of equal size: the buffers (and S's pointers) stay put
         g = s.g;
@@ -590,8 +590,10 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
         const double lr_mult = lr_factor(c, step), lr_d = c.lr_d * lr_mult, lr_g = c.lr_g * lr_mult;
-        std::swap(prev, cur);  // O(1): swaps the vectors' buffers
-        save(cur);
+        if (k % kSnapshotSteps == 0) {
+            std::swap(prev, cur);  // O(1): swaps the vectors' buffers
+            save(cur);
+        }
         bool diverged = false;
         // d_steps - 1 discriminator-only updates
         for (int sub = 0; sub < c.d_steps - 1 && !diverged; ++sub) {
@@ -649,8 +651,9 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             const T a = (T)std::min(c.ema, (1.0 + t) / (10.0 + t));
             E = a * E + (T(1) - a) * nn::MapCV<T>(S.g, ng);
         }
-        if (diverged || !all_finite()) {
-            restore(diverged && prev.valid ? prev : cur);
+        if (diverged || (k + 1 == n_steps && !all_finite())) {
+            // the newest snapshot from before this step, unless only the buffers are bad
+            restore(diverged && cur.step == step && prev.step >= 0 ? prev : cur);
             status = Status::Diverged;
             break;
         }
