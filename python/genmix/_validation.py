@@ -47,6 +47,7 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
         raise ValueError(f"Complex data not supported: {name} has a complex dtype.")
     if arr.dtype.kind in "USV":
         raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}.")
+    check_not_time(arr, name)
     if arr.ndim != 2:
         if arr.ndim == 1:
             raise ValueError(
@@ -54,7 +55,10 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
                 "data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
             )
         raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    try:
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    except (TypeError, ValueError) as exc:  # an object array of non-numbers; numpy's error class
+        raise type(exc)(f"{name} must hold real numbers; converting it to {np.dtype(dtype)} failed ({exc}).") from None
     n, d = arr.shape
     if n < min_samples:
         raise ValueError(
@@ -218,14 +222,23 @@ def check_option(value, name, owner, options):
         )
 
 
+# The most threads a call may ask for: far beyond any machine, and well inside the core's C int.
+MAX_THREADS = 1024
+
+
 def check_n_threads(value, owner):
-    """None (all cores, respecting OMP_NUM_THREADS) or a positive int; returns the core's 0-or-n form."""
+    """None (all cores, respecting OMP_NUM_THREADS) or an int in 1 .. MAX_THREADS; returns
+    the core's 0-or-n form."""
     check_int(value, "n_threads", owner, low=1, allow_none=True)
+    if value is not None and value > MAX_THREADS:
+        raise ValueError(f"The 'n_threads' parameter of {owner} must be an int in 1 .. {MAX_THREADS} "
+                         f"(or None for all cores); got {value!r}.")
     return 0 if value is None else int(value)
 
 
 def as_float_array(value, name, shape, owner):
     """A user-supplied parameter array, finite, float64, of the exact shape."""
+    check_not_time(value, f"{owner}: '{name}'")
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -246,6 +259,7 @@ def check_sample_weight(sample_weight, n_samples, dtype, owner):
         return None
     if _is_sparse(sample_weight):
         raise TypeError(f"{owner}: sample_weight must be a dense 1-D array.")
+    check_not_time(sample_weight, f"{owner}: sample_weight")
     try:
         w = np.array(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
