@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from genmix import CategoricalMixture, ConvergenceWarning, NotFittedError, reference
+from genmix import CategoricalMixture, ConvergenceWarning, NotFittedError, _core, reference
+from genmix.categorical import MAX_TABLE_CELLS
 
 
 def planted(n=3000, weights=(0.5, 0.3, 0.2), n_features=6, n_categories=4, concentration=0.3, seed=0):
@@ -140,6 +141,83 @@ def test_n_categories_given_and_inferred():
 def test_bad_training_data(X, match):
     with pytest.raises(ValueError, match=match):
         CategoricalMixture(1).fit(X)
+
+
+CODES = np.array([[0, 1], [1, 0], [0, 2], [1, 1]] * 5)
+HUGE_CODES = [
+    # before the cast to int64: 2**64 - 1 wrapped to -1 and the core wrote out of bounds
+    ("uint64 max", np.array([[0, 1], [1, 0], [2**64 - 1, 1]], dtype=np.uint64), r"1\.8\d*e\+19"),
+    ("uint64 2**63", np.array([[0, 1], [1, 0], [2**63, 1]], dtype=np.uint64), "outside"),
+    ("float 1e20", np.array([[0.0, 1.0], [1.0, 0.0], [1e20, 1.0]]), "outside"),  # was silently category 0
+    ("float 1e300", np.array([[0.0, 1.0], [1.0, 0.0], [1e300, 1.0]]), "outside"),
+    # one large code sized the per-category tables by itself: 10**9 codes, gigabytes
+    ("int 10**9", np.array([[0, 1], [1, 0], [10**9, 1]]), "MAX_TABLE_CELLS"),
+    ("int64 max", np.array([[0, 1], [1, 0], [2**63 - 1, 1]]), "MAX_TABLE_CELLS"),
+]
+
+
+@pytest.mark.parametrize("name, X, match", HUGE_CODES, ids=[c[0] for c in HUGE_CODES])
+def test_huge_codes_are_rejected_in_fit(name, X, match):
+    with pytest.raises(ValueError, match=match):
+        CategoricalMixture(1).fit(X)
+
+
+@pytest.mark.parametrize("name, X, match", HUGE_CODES, ids=[c[0] for c in HUGE_CODES])
+def test_huge_codes_are_rejected_in_predict(name, X, match):
+    cm = CategoricalMixture(2, random_state=0).fit(CODES)
+    before = pickle.dumps(cm)
+    for method in (cm.predict, cm.predict_proba, cm.score_samples):
+        with pytest.raises(ValueError, match="outside 0 .. 1 known to the fitted model"):
+            method(X)
+    assert pickle.dumps(cm) == before
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.array([[True, False], [False, True]]), TypeError, "bool"),
+        (np.array([[0, 1], [1, 0]], dtype=object), TypeError, "object"),
+        (np.array([[0, 1], [1, 0]]).astype("datetime64[D]"), TypeError, "datetime64"),
+        (np.array([[0, 1], [1, 0]]).astype("timedelta64[s]"), TypeError, "timedelta64"),
+        (np.array([[0, 1], [1, 0]], dtype=complex), ValueError, "complex"),
+        (np.array([[1.5, 1.0], [1.0, 0.0]]), ValueError, "integer"),
+        (np.array([[np.inf, 1.0], [1.0, 0.0]]), ValueError, "infinity"),
+        (np.array([[0.0, 1.0], [-1e300, 0.0]]), ValueError, "negative"),
+    ],
+)
+def test_codes_of_the_wrong_kind_are_rejected(X, error, match):
+    with pytest.raises(error, match=match):
+        CategoricalMixture(1).fit(X)
+
+
+def test_codes_in_other_dtypes_fit_as_int64():
+    ref = CategoricalMixture(2, random_state=0).fit(CODES)
+    for dtype in (np.uint8, np.uint64, np.int32, np.float32, np.float64):
+        cm = CategoricalMixture(2, random_state=0).fit(CODES.astype(dtype))
+        assert_allclose(cm.weights_, ref.weights_)
+        assert_array_equal(cm.predict(CODES.astype(dtype)), ref.predict(CODES))
+
+
+def test_table_size_is_bounded_before_allocation():
+    X = np.array([[0, 0], [1, 1], [MAX_TABLE_CELLS // 2, 0]])
+    assert CategoricalMixture(1).fit(X).n_categories_[0] == MAX_TABLE_CELLS // 2 + 1  # within the limit
+    with pytest.raises(ValueError, match=r"n_components \* sum\(n_categories\).*MAX_TABLE_CELLS"):
+        CategoricalMixture(2).fit(X)
+    with pytest.raises(ValueError, match="MAX_TABLE_CELLS"):
+        CategoricalMixture(1, n_categories=10**12).fit(CODES)
+    with pytest.raises(ValueError, match="MAX_TABLE_CELLS"):
+        CategoricalMixture(1, n_categories=np.array([2**64 - 1, 3], dtype=np.uint64)).fit(CODES)
+
+
+def test_core_rejects_out_of_range_codes():
+    """The core never trusts its caller: a bad code is an error, not a write out of bounds."""
+    theta = np.full((5, 1), 0.5)
+    for bad in (-1, 2, 2**62):
+        X = np.array([[0, 1], [bad, 0]], dtype=np.int64)
+        with pytest.raises(ValueError, match="outside"):
+            _core.categorical_em(X, [0, 2, 5], np.ones(1), theta, 1.0, "soft", 1e-3, 1, 1, None)
+        with pytest.raises(ValueError, match="outside"):
+            _core.categorical_evaluate(X, [0, 2, 5], np.ones(1), theta, True, False, False, 1)
 
 
 @pytest.mark.parametrize(

@@ -254,6 +254,21 @@ def test_continuous_labels(fitted):
     _assert_unchanged_after(clf, ValueError, "Unknown label type: continuous", X, np.linspace(0, 1, len(X)))
 
 
+def test_labels_mixing_numbers_and_strings(fitted):
+    clf, X, y = fitted
+    y_mixed = np.array([0 if v == "a" else "b" for v in y], dtype=object)  # was a raw "'<' not supported"
+    _assert_unchanged_after(clf, TypeError, r"mixes class labels of types \['int', 'str'\]", X, y_mixed)
+
+
+def test_bad_n_threads(fitted):
+    clf, X, y = fitted
+    clf.set_params(n_threads=2**40)
+    with pytest.raises(ValueError, match=r"'n_threads'.*1 \.\. 1024"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match=r"'n_threads'.*1 \.\. 1024"):
+        clf.predict(X)
+
+
 def test_missing_labels(fitted):
     clf, X, y = fitted
     y_obj = y.astype(object)

@@ -67,6 +67,11 @@ def _bad_X():
         ("complex", X_GOOD.astype(np.complex128), ValueError, r"[Cc]omplex"),
         ("strings", np.array([["a", "b", "c"]] * 10), ValueError, r"numeric"),
         ("ragged (X, y) tuple", (X_GOOD, np.zeros(len(X_GOOD))), ValueError, r"could not be converted"),
+        ("datetime64", np.arange(30).astype("datetime64[s]").reshape(10, 3), TypeError, r"datetime64"),
+        ("timedelta64", np.arange(30).astype("timedelta64[s]").reshape(10, 3), TypeError, r"timedelta64"),
+        ("object of dates", np.array([[np.datetime64("2020-01-01")] * 3] * 10, dtype=object), TypeError,
+         r"datetime64"),
+        ("object of strings", np.array([["a", "b", 1]] * 10, dtype=object), ValueError, r"real numbers"),
         ("sparse csr", sp.csr_matrix(X_GOOD), TypeError, r"[Ss]parse"),
         ("sparse csc array", sp.csc_array(X_GOOD), TypeError, r"[Ss]parse"),
     ]
@@ -166,6 +171,8 @@ BAD_PARAMS = [
     ({"n_threads": 0}, ValueError, r"'n_threads'.*>= 1"),
     ({"n_threads": -1}, ValueError, r"'n_threads'"),
     ({"n_threads": 1.5}, TypeError, r"'n_threads'"),
+    ({"n_threads": 2**40}, ValueError, r"'n_threads'.*1 \.\. 1024"),
+    ({"n_threads": 2**31}, ValueError, r"'n_threads'.*1 \.\. 1024"),
     ({"verbose_interval": 0}, ValueError, r"'verbose_interval'.*>= 1"),
     ({"verbose": -1}, ValueError, r"'verbose'"),
     ({"warm_start": "yes"}, TypeError, r"'warm_start'"),
@@ -243,3 +250,20 @@ def test_sample_rejects_bad_n_samples(fitted):
         fitted.sample(0)
     with pytest.raises(TypeError, match=r"'n_samples'"):
         fitted.sample(2.5)
+
+
+def test_bad_n_threads_message_is_short(fitted, work_calls):
+    """The message names n_threads and does not print the data (pybind11's overload error did)."""
+    fitted.set_params(n_threads=2**40)
+    with pytest.raises(ValueError) as info:
+        fitted.predict(X_GOOD)
+    assert "n_threads" in str(info.value) and len(str(info.value)) < 200
+    assert work_calls == []
+
+
+@pytest.mark.parametrize("kind", ["datetime64[D]", "timedelta64[ms]"])
+def test_time_sample_weight_is_rejected(work_calls, kind):
+    w = np.ones(len(X_GOOD)).astype(kind)
+    with pytest.raises(TypeError, match=kind.split("[")[0]):
+        GaussianMixture(2).fit(X_GOOD, sample_weight=w)
+    assert work_calls == []

@@ -498,3 +498,76 @@ def test_memorization_bad_input():
         memorization(X, np.zeros((0, 2)), X)
     with pytest.raises(TypeError, match="samples"):
         memorization(None, X, X)
+
+
+# ---------------------------------------------------------------------------
+# scale: every metric works in data units from 1e-200 to 1e200
+# ---------------------------------------------------------------------------
+SCALES = [1e200, 1e-200, 2.0**600, 1e150]
+
+
+def _pair(seed=11, n=60, d=3):
+    rng = _rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 0.5
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_mmd_is_scale_free(scale):
+    X, Y = _pair()
+    assert mmd_rbf(X * scale, Y * scale) == pytest.approx(mmd_rbf(X, Y), rel=1e-9)
+    assert mmd_rbf(X * scale, Y * scale, bandwidth=2.0 * scale) == pytest.approx(mmd_rbf(X, Y, bandwidth=2.0),
+                                                                                  rel=1e-9)
+    assert metrics.median_heuristic_bandwidth(X * scale, Y * scale) == pytest.approx(
+        metrics.median_heuristic_bandwidth(X, Y) * scale, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e100, 1e-100])
+def test_frechet_is_scale_free(scale):
+    X, Y = _pair(d=2)
+    assert frechet_distance(X * scale, Y * scale) == pytest.approx(frechet_distance(X, Y) * scale**2, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e200, 1e-200])
+def test_gaussian_frechet_is_scale_free(scale):
+    A = np.array([[2.0, 0.3], [0.3, 1.0]])
+    B = np.array([[1.0, -0.2], [-0.2, 3.0]])
+    m1, m2 = np.array([0.0, 1.0]), np.array([0.5, -1.0])
+    ref = gaussian_frechet_distance(m1, A, m2, B)
+    root = math.sqrt(scale)
+    got = gaussian_frechet_distance(m1 * root, A * scale, m2 * root, B * scale)
+    assert got == pytest.approx(ref * scale, rel=1e-9)
+    # covariance 1e300 * I against 4e300 * I: tr(S1 + S2 - 2 (S1 S2)^1/2) = 2e300 (NaN before)
+    eye = np.eye(2)
+    assert gaussian_frechet_distance([0, 0], scale * eye, [0, 0], 4 * scale * eye) == pytest.approx(2 * scale,
+                                                                                                      rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_neighbour_metrics_are_scale_free(scale):
+    X, Y = _pair()
+    ref = precision_recall_density_coverage(X, Y, k=3)
+    got = precision_recall_density_coverage(X * scale, Y * scale, k=3)
+    assert (got.precision, got.recall, got.density, got.coverage) == pytest.approx(
+        (ref.precision, ref.recall, ref.density, ref.coverage))
+    ref_m = memorization(Y, X, X[::-1] + 0.1)
+    got_m = memorization(Y * scale, X * scale, (X[::-1] + 0.1) * scale)
+    assert got_m.fraction_closer_to_train == ref_m.fraction_closer_to_train
+    assert got_m.median_distance_ratio == pytest.approx(ref_m.median_distance_ratio, rel=1e-9)
+    assert_allclose = np.testing.assert_allclose
+    assert_allclose(got_m.distance_to_train, ref_m.distance_to_train * scale, rtol=1e-9)
+    modes = datasets.ring_modes(8, 1.0)
+    samples = modes[_rng(3).integers(0, 8, 200)] + 0.05 * _rng(4).normal(size=(200, 2))
+    ref_s = mode_statistics(samples, modes, 0.05)
+    got_s = mode_statistics(samples * scale, modes * scale, 0.05 * scale)
+    assert_allclose(got_s.counts, ref_s.counts)
+    assert got_s.reverse_kl == pytest.approx(ref_s.reverse_kl)
+
+
+@pytest.mark.parametrize("kind", ["datetime64[s]", "timedelta64[s]"])
+def test_metrics_reject_time_values(kind):
+    X = np.arange(20).reshape(10, 2).astype(kind)
+    for call in (lambda: mmd_rbf(X, X), lambda: frechet_distance(X, X),
+                 lambda: precision_recall_density_coverage(X, X), lambda: memorization(X, X, X),
+                 lambda: gaussian_frechet_distance(np.zeros(2).astype(kind), np.eye(2), np.zeros(2), np.eye(2))):
+        with pytest.raises(TypeError, match="real numbers"):
+            call()

@@ -30,6 +30,18 @@ CategoricalData make_data(const IArray& X, const std::vector<long>& offsets) {
     data.d = (int)X.shape(1);
     data.offsets = offsets;
     if ((int)offsets.size() != data.d + 1) throw std::invalid_argument("offsets must have n_features + 1 entries");
+    // Python validates the codes, but an out-of-range code would index theta out of bounds,
+    // so the core never trusts them: one cheap pass before any work.
+    if (offsets[0] != 0) throw std::invalid_argument("offsets must start at 0");
+    for (int j = 0; j < data.d; ++j)
+        if (offsets[j + 1] <= offsets[j]) throw std::invalid_argument("offsets must be increasing");
+    for (long i = 0; i < data.n; ++i)
+        for (int j = 0; j < data.d; ++j) {
+            const std::int64_t c = data.X[i * data.d + j];
+            if (c < 0 || c >= offsets[j + 1] - offsets[j])
+                throw std::invalid_argument("category code " + std::to_string(c) + " of feature " + std::to_string(j) +
+                                            " is outside 0 .. " + std::to_string(offsets[j + 1] - offsets[j] - 1));
+        }
     return data;
 }
 

@@ -52,6 +52,7 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
         raise ValueError(f"Complex data not supported: {name} has a complex dtype.")
     if arr.dtype.kind in "USV":
         raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}.")
+    check_not_time(arr, name)
     if arr.ndim != 2:
         if arr.ndim == 1:
             raise ValueError(
@@ -59,7 +60,10 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
                 "data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
             )
         raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    try:
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    except (TypeError, ValueError) as exc:  # an object array of non-numbers; numpy's error class
+        raise type(exc)(f"{name} must hold real numbers; converting it to {np.dtype(dtype)} failed ({exc}).") from None
     n, d = arr.shape
     if n < min_samples:
         raise ValueError(
@@ -70,6 +74,55 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
     if finite:
         check_finite(arr, name=name, n_threads=n_threads, allow_nan=allow_nan)
     return arr
+
+
+def check_not_time(arr, name):
+    """Dates and durations cast silently to numbers (their epoch offsets); reject them, also
+    as the elements of an object array."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "Mm" or arr.dtype.kind == "O" and any(
+            issubclass(t, (np.datetime64, np.timedelta64)) for t in set(map(type, arr.flat))):
+        raise TypeError(f"{name} holds datetime64/timedelta64 values (dtype {arr.dtype}), which are not numbers; "
+                        "convert them explicitly (e.g. to seconds) if that is what you mean.")
+
+
+def check_codes(X, upper, *, name="X", why=""):
+    """X as a C-contiguous int64 array of category codes, column j in 0 .. upper[j] - 1
+    (upper: an int for every column, or one per column).
+
+    The codes are checked in the dtype they arrive in, before the cast to int64, so a huge
+    unsigned or float code cannot wrap into range. Rejects sparse, bool, date/time,
+    complex, string and object input, non-finite or non-integral floats. `why` ends the
+    out-of-range message (e.g. where the bound comes from)."""
+    if _is_sparse(X):
+        raise TypeError(f"Sparse input is not supported for {name}; convert it with {name}.toarray().")
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:  # e.g. a ragged list
+        raise ValueError(f"{name} must be a 2-D array of integer category codes ({exc}).") from None
+    if arr.dtype.kind not in "iuf":
+        # strings and complex numbers: ValueError, as check_array; bools, dates, objects: TypeError
+        error = ValueError if arr.dtype.kind in "USVc" else TypeError
+        raise error(f"{name} must hold integer category codes; got an array of dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"Found array with shape {arr.shape}: {name} needs at least one row and one feature.")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"Input {name} contains NaN or infinity; categories must be integer codes.")
+        if not np.all(arr == np.floor(arr)):
+            raise ValueError(f"{name} must hold integer category codes; found non-integer values.")
+    # Python ints compare exactly with any code, whatever its dtype
+    lows, highs = arr.min(axis=0).tolist(), arr.max(axis=0).tolist()
+    uppers = [int(upper)] * arr.shape[1] if np.ndim(upper) == 0 else [int(u) for u in upper]
+    for j, (lo, hi, up) in enumerate(zip(lows, highs, uppers)):
+        if lo < 0:
+            raise ValueError(f"{name} has negative category codes (feature {j}: {lo:g}); codes must be "
+                             "0 .. n_categories - 1.")
+        if hi >= up:
+            raise ValueError(f"Feature {j} of {name} has category {hi:g}, outside 0 .. {up - 1}{why}.")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def check_finite(arr, *, name="X", n_threads=0, allow_nan=False):
@@ -174,14 +227,23 @@ def check_option(value, name, owner, options):
         )
 
 
+# The most threads a call may ask for: far beyond any machine, and well inside the core's C int.
+MAX_THREADS = 1024
+
+
 def check_n_threads(value, owner):
-    """None (all cores, respecting OMP_NUM_THREADS) or a positive int; returns the core's 0-or-n form."""
+    """None (all cores, respecting OMP_NUM_THREADS) or an int in 1 .. MAX_THREADS; returns
+    the core's 0-or-n form."""
     check_int(value, "n_threads", owner, low=1, allow_none=True)
+    if value is not None and value > MAX_THREADS:
+        raise ValueError(f"The 'n_threads' parameter of {owner} must be an int in 1 .. {MAX_THREADS} "
+                         f"(or None for all cores); got {value!r}.")
     return 0 if value is None else int(value)
 
 
 def as_float_array(value, name, shape, owner):
     """A user-supplied parameter array, finite, float64, of the exact shape."""
+    check_not_time(value, f"{owner}: '{name}'")
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -202,6 +264,7 @@ def check_sample_weight(sample_weight, n_samples, dtype, owner):
         return None
     if _is_sparse(sample_weight):
         raise TypeError(f"{owner}: sample_weight must be a dense 1-D array.")
+    check_not_time(sample_weight, f"{owner}: sample_weight")
     try:
         w = np.array(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -15,9 +15,12 @@ from ._base import (
     check_is_fitted,
     check_random_state,
 )
-from ._validation import _is_sparse, check_int, check_n_features, check_n_threads, check_option, check_real
+from ._validation import check_codes, check_int, check_n_features, check_n_threads, check_option, check_real
 
 INIT_PARAMS = ("random", "random_from_data")
+# Bound on n_components * sum(n_categories): the size of each probability and count table
+# (2**25 doubles = 256 MiB). One stray large code would otherwise size the tables by itself.
+MAX_TABLE_CELLS = 2**25
 ALGORITHMS = ("soft", "hard")
 
 
@@ -40,7 +43,8 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         Dirichlet(alpha + 1) prior. 0 gives maximum likelihood.
     n_categories : int, sequence of int or None, default=None
         Categories per feature. None infers ``max + 1`` of each column of the training
-        data; an int applies to every feature.
+        data; an int applies to every feature. ``n_components * sum(n_categories)`` may
+        not exceed ``MAX_TABLE_CELLS`` (2**25), the size of the per-category tables.
     algorithm : {'soft', 'hard'}, default='soft'
         Soft EM (responsibilities) or hard EM (each row to its most probable component).
     tol : float, default=1e-3
@@ -56,7 +60,7 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation and of :meth:`sample`.
     n_threads : int or None, default=None
-        Threads of the C++ core (None: all cores); results do not depend on it.
+        Threads of the C++ core, 1 .. 1024 (None: all cores); results do not depend on it.
     verbose : int, default=0
         Print the objective change every ``verbose_interval`` iterations when > 0.
     verbose_interval : int, default=10
@@ -109,45 +113,35 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         check_random_state(self.random_state)
         return check_n_threads(self.n_threads, owner)
 
-    @staticmethod
-    def _check_codes(X, name="X"):
-        """X as a C-contiguous int64 array of non-negative integer codes."""
-        if _is_sparse(X):
-            raise TypeError(f"Sparse input is not supported for {name}; convert it with {name}.toarray().")
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ValueError(f"Found array with shape {arr.shape}: {name} needs at least one row and one feature.")
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold integer category codes; got dtype {arr.dtype}.")
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"Input {name} contains NaN or infinity; categories must be integer codes.")
-            if not np.all(arr == np.round(arr)):
-                raise ValueError(f"{name} must hold integer category codes; found non-integer values.")
-        if arr.size and arr.min() < 0:
-            raise ValueError(f"{name} has negative category codes; codes must be 0 .. n_categories - 1.")
-        return np.ascontiguousarray(arr, dtype=np.int64)
-
     def _resolve_n_categories(self, X):
         d = X.shape[1]
         seen = X.max(axis=0) + 1
         if self.n_categories is None:
-            return seen.astype(np.int64)
-        if np.ndim(self.n_categories) == 0:
+            cats = seen.astype(np.int64)
+        elif np.ndim(self.n_categories) == 0:
             check_int(self.n_categories, "n_categories", type(self).__name__, low=1)
+            if self.n_categories > MAX_TABLE_CELLS:
+                raise ValueError(f"n_categories may not exceed MAX_TABLE_CELLS = {MAX_TABLE_CELLS}; "
+                                 f"got {self.n_categories}.")
             cats = np.full(d, int(self.n_categories), dtype=np.int64)
         else:
             cats = np.asarray(self.n_categories)
             if cats.shape != (d,) or cats.dtype.kind not in "iu" or np.any(cats < 1):
                 raise ValueError(f"n_categories must be a positive int or {d} positive ints; got {self.n_categories!r}.")
+            if max(cats.tolist()) > MAX_TABLE_CELLS:  # before the cast, so no wrap-around
+                raise ValueError(f"n_categories may not exceed MAX_TABLE_CELLS = {MAX_TABLE_CELLS}; "
+                                 f"got {max(cats.tolist())}.")
             cats = cats.astype(np.int64)
         bad = np.flatnonzero(seen > cats)
         if bad.size:
             j = int(bad[0])
             raise ValueError(f"Feature {j} has category {int(seen[j] - 1)}, outside 0 .. {int(cats[j] - 1)} "
                              "allowed by n_categories.")
+        cells = self.n_components * sum(cats.tolist())
+        if cells > MAX_TABLE_CELLS:
+            raise ValueError(f"n_components * sum(n_categories) = {cells} exceeds MAX_TABLE_CELLS = "
+                             f"{MAX_TABLE_CELLS}, the size of the per-category tables; recode rare "
+                             "categories or use fewer components.")
         return cats
 
     # ------------------------------------------------------------------ fitting
@@ -166,7 +160,7 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         self : CategoricalMixture
         """
         n_threads = self._check_parameters()
-        Xc = self._check_codes(X)
+        Xc = check_codes(X, MAX_TABLE_CELLS, why=f" (at most MAX_TABLE_CELLS = {MAX_TABLE_CELLS} categories)")
         n, d = Xc.shape
         k = self.n_components
         if n < k:
@@ -224,16 +218,10 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     def _validate_for_predict(self, X):
         check_is_fitted(self, "category_probabilities_")
         check_n_features(self, X, reset=False)
-        Xc = self._check_codes(X)
-        if Xc.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xc.shape[1]} features, but {type(self).__name__} is expecting "
+        if np.ndim(X) == 2 and np.shape(X)[1] != self.n_features_in_:
+            raise ValueError(f"X has {np.shape(X)[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input.")
-        bad = np.flatnonzero(Xc.max(axis=0) >= self.n_categories_)
-        if bad.size:
-            j = int(bad[0])
-            raise ValueError(f"Feature {j} has category {int(Xc[:, j].max())}, but the model knows categories "
-                             f"0 .. {int(self.n_categories_[j] - 1)}.")
-        return Xc
+        return check_codes(X, self.n_categories_, why=" known to the fitted model")
 
     def _evaluate(self, X, log_prob=False, resp=False, labels=False):
         Xc = self._validate_for_predict(X)

@@ -70,6 +70,12 @@ def _check_targets(y, n_samples, owner):
     if y.dtype.kind == "O":
         if any(v is None or isinstance(v, float) and math.isnan(v) for v in y):
             raise ValueError("Input y contains missing labels (None or NaN).")
+        try:  # classes_ are the sorted labels: they must be comparable with each other
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y})
+            raise TypeError(f"y mixes class labels of types {kinds} that cannot be sorted together; "
+                            "use labels of one type (all numbers or all strings).") from None
     return y
 
 

@@ -15,6 +15,8 @@ def demo(max_k: int = 4, covariance_type: str = "full", algorithm: str = "soft",
     from . import ConvergenceWarning, GaussianMixture, _core
     from .datasets import load_faithful
 
+    max_k = _check_max_k(max_k)
+
     X, names = load_faithful(return_feature_names=True)
     print(f"Old Faithful eruptions: {X.shape[0]} rows, features {', '.join(names)}")
     print(f"GaussianMixture(covariance_type={covariance_type!r}, algorithm={algorithm!r}, n_init=5), "
@@ -48,13 +50,34 @@ def _variances(gm, j):
     }[gm.covariance_type]()
 
 
+# The Old Faithful data has 272 rows and 2 features; beyond a few components BIC only grows.
+MAX_DEMO_K = 20
+
+
+def _check_max_k(max_k):
+    from ._validation import as_int
+
+    max_k = as_int(max_k, "max_k", 1)
+    if max_k > MAX_DEMO_K:
+        raise ValueError(f"max_k must be <= {MAX_DEMO_K}, got {max_k}")
+    return max_k
+
+
+def _max_k(text):
+    """argparse type of --max-k: a usage error (no traceback) outside 1 .. MAX_DEMO_K."""
+    try:
+        return _check_max_k(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="genmix", description=__doc__)
     parser.add_argument("--info", action="store_true", help="print the build and core variant, then exit")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="print the build: core variant (instruction set), vector width, OpenMP, threads")
     p = sub.add_parser("demo", help="fit mixtures with k = 1..max-k to the Old Faithful data")
-    p.add_argument("--max-k", type=int, default=4)
+    p.add_argument("--max-k", type=_max_k, default=4, help=f"largest k, 1 .. {MAX_DEMO_K} (default 4)")
     p.add_argument("--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"])
     p.add_argument("--algorithm", default="soft", choices=["soft", "hard"])
     p.add_argument("--seed", type=int, default=0)

@@ -205,10 +205,25 @@ def _check_positive_float(value, name):
 
 
 
-def _centre(*arrays):
-    """Shift all arrays by the mean of the first one (improves accuracy)."""
+def _pow2_scale(m):
+    """A power of two s with m / s in [1, 2) (1 for m == 0): dividing by it is exact."""
+    return 1.0 if m == 0.0 else float(np.ldexp(1.0, int(np.frexp(m)[1]) - 1))
+
+
+def _max_abs(*arrays):
+    return max(float(np.max(np.abs(a))) for a in arrays)
+
+
+def _standardise(*arrays):
+    """(arrays, s): all arrays shifted by the mean of the first and divided by one power of
+    two s, so that their largest |value| is in [1, 2). Squared distances then neither
+    overflow (data near 1e200) nor underflow (near 1e-200); distances shrink by exactly s."""
+    s = _pow2_scale(_max_abs(*arrays))  # first, so that the mean cannot overflow
+    arrays = [a / s for a in arrays]
     shift = arrays[0].mean(axis=0)
-    return tuple(a - shift for a in arrays)
+    arrays = [a - shift for a in arrays]
+    s2 = _pow2_scale(_max_abs(*arrays))  # data far from the origin: its spread to about 1
+    return [a / s2 for a in arrays], s * s2
 
 
 # ---------------------------------------------------------------------------
@@ -347,9 +362,9 @@ def mode_statistics(samples, modes, std, n_std=3.0):
     std = _check_positive_float(std, "std")
     n_std = _check_positive_float(n_std, "n_std")
 
-    modes_c, samples_c = _centre(modes, samples)
+    (modes_c, samples_c), scale = _standardise(modes, samples)
     nearest, sq_dist = _nearest(samples_c, modes_c)
-    threshold = n_std * std
+    threshold = n_std * (std / scale)
     high_quality = sq_dist <= threshold * threshold
 
     n_samples = samples.shape[0]
@@ -395,6 +410,11 @@ def _frechet_from_moments(mu1, S1, mu2, S2):
     return max(value, 0.0)
 
 
+def _rescale(d2, s):
+    """A squared distance d2 computed in units of s, in the original units (inf if too large)."""
+    return d2 * s * s if d2 else 0.0
+
+
 def _as_mean_cov(mean, cov, name):
     mean = np.asarray(mean)
     cov = np.asarray(cov)
@@ -411,10 +431,10 @@ def _as_mean_cov(mean, cov, name):
         )
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
         raise ValueError(f"mean{name} and cov{name} must be finite")
-    scale = max(1.0, float(np.max(np.abs(cov))))
-    if not np.allclose(cov, cov.T, rtol=0.0, atol=1e-10 * scale):
+    unit = cov / _pow2_scale(_max_abs(cov))  # checked at scale 1, whatever the units
+    if not np.allclose(unit, unit.T, rtol=0.0, atol=1e-10):
         raise ValueError(f"cov{name} must be symmetric")
-    if np.linalg.eigvalsh(0.5 * (cov + cov.T))[0] < -1e-10 * scale:
+    if np.linalg.eigvalsh(0.5 * (unit + unit.T))[0] < -1e-10:
         raise ValueError(f"cov{name} must be positive semi-definite")
     return mean, cov
 
@@ -462,7 +482,9 @@ def gaussian_frechet_distance(mean1, cov1, mean2, cov2):
             f"the two Gaussians must have the same dimension, got {mean1.shape[0]} "
             f"and {mean2.shape[0]}"
         )
-    return _frechet_from_moments(mean1, cov1, mean2, cov2)
+    # means in units of s, covariances of s^2, so that no product over- or underflows
+    s = _pow2_scale(max(_max_abs(mean1, mean2), np.sqrt(_max_abs(cov1, cov2))))
+    return _rescale(_frechet_from_moments(mean1 / s, cov1 / s / s, mean2 / s, cov2 / s / s), s)
 
 
 def frechet_distance(X, Y):
@@ -509,11 +531,12 @@ def frechet_distance(X, Y):
     X = _as_samples(X, "X", min_rows=2)
     Y = _as_samples(Y, "Y", min_rows=2)
     _check_same_features(X, Y, "X", "Y")
+    (X, Y), scale = _standardise(X, Y)  # d^2 scales as scale^2
     mu1 = X.mean(axis=0)
     mu2 = Y.mean(axis=0)
     S1 = np.atleast_2d(np.cov(X, rowvar=False, ddof=1))
     S2 = np.atleast_2d(np.cov(Y, rowvar=False, ddof=1))
-    return _frechet_from_moments(mu1, S1, mu2, S2)
+    return _rescale(_frechet_from_moments(mu1, S1, mu2, S2), scale)
 
 
 # ---------------------------------------------------------------------------
@@ -561,16 +584,16 @@ def median_heuristic_bandwidth(X, Y):
     )
     if Z.shape[0] < 2:  # pragma: no cover - X and Y have >= 1 row each
         return 1.0
-    (Z,) = _centre(Z)
+    (Z,), scale = _standardise(Z)
     D = _sq_dists(Z, Z)
     iu = np.triu_indices(Z.shape[0], k=1)
     dist = np.sqrt(D[iu])
     h = float(np.median(dist))
     if h > 0.0:
-        return h
+        return h * scale
     positive = dist[dist > 0.0]
     if positive.size:
-        return float(positive.mean())
+        return float(positive.mean()) * scale
     return 1.0
 
 
@@ -650,8 +673,10 @@ def mmd_rbf(X, Y, bandwidth=None):
         h = median_heuristic_bandwidth(X, Y)
     else:
         h = _check_positive_float(bandwidth, "bandwidth")
-    gamma = 1.0 / (2.0 * h * h)
-    X, Y = _centre(np.concatenate([X, Y]), X, Y)[1:]
+    (_, X, Y), scale = _standardise(np.concatenate([X, Y]), X, Y)
+    h /= scale
+    # a bandwidth tiny against the data: every kernel value between distinct points is 0
+    gamma = min(1.0 / (2.0 * h * h), np.finfo(np.float64).max)
     m, n = X.shape[0], Y.shape[0]
     kxx = _kernel_sum(X, X, gamma, same=True)
     kyy = _kernel_sum(Y, Y, gamma, same=True)
@@ -717,7 +742,7 @@ def precision_recall_density_coverage(real, fake, k=5):
             f"k must be smaller than the number of real ({n_real}) and fake "
             f"({n_fake}) samples, got k={k}"
         )
-    real, fake = _centre(real, fake)
+    (real, fake), _ = _standardise(real, fake)  # the balls only compare distances
     real_r2 = _kth_neighbour_sq_dist(real, k)
     fake_r2 = _kth_neighbour_sq_dist(fake, k)
 
@@ -796,13 +821,14 @@ def memorization(samples, train, heldout):
     heldout = _as_samples(heldout, "heldout")
     _check_same_features(samples, train, "samples", "train")
     _check_same_features(samples, heldout, "samples", "heldout")
-    shift = np.concatenate([train, heldout]).mean(axis=0)
-    samples_c, train_c, heldout_c = samples - shift, train - shift, heldout - shift
-    # Distances from the original coordinates, so that exact copies give 0.
+    (_, samples_c, train_c, heldout_c), scale = _standardise(np.concatenate([train, heldout]), samples, train,
+                                                            heldout)
     idx_tr, _ = _nearest(samples_c, train_c)
     idx_ho, _ = _nearest(samples_c, heldout_c)
-    d_tr = np.sqrt(np.sum((samples - train[idx_tr]) ** 2, axis=1))
-    d_ho = np.sqrt(np.sum((samples - heldout[idx_ho]) ** 2, axis=1))
+    # Distances from the original coordinates (divided by the power of two `scale`, which is
+    # exact, against overflow), so that exact copies give 0.
+    d_tr = scale * np.sqrt(np.sum(((samples - train[idx_tr]) / scale) ** 2, axis=1))
+    d_ho = scale * np.sqrt(np.sum(((samples - heldout[idx_ho]) / scale) ** 2, axis=1))
 
     closer = (d_tr < d_ho).astype(np.float64) + 0.5 * (d_tr == d_ho)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -143,8 +143,8 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         exactly 0, its mean and covariance stay at their last values, and a
         ``UserWarning`` says so.
     n_threads : int or None, default=None
-        Threads of the C++ core; None uses all cores (respecting ``OMP_NUM_THREADS``).
-        Results are bit-for-bit the same for any value.
+        Threads of the C++ core, 1 .. 1024; None uses all cores (respecting
+        ``OMP_NUM_THREADS``). Results are bit-for-bit the same for any value.
     semi_supervised : bool, default=False
         False: ``y`` is ignored, as in scikit-learn. True: ``fit(X, y)`` learns from
         partially labelled data. ``y`` holds a class per row and ``-1`` for unlabelled

@@ -286,7 +286,7 @@ class MLP:
         ----------
         X : array-like of shape (n_samples, n_inputs)
         n_threads : int or None, default=None
-            Threads for this call; None uses all cores (respecting ``OMP_NUM_THREADS``).
+            Threads for this call, 1 .. 1024; None uses all cores (respecting ``OMP_NUM_THREADS``).
 
         Returns
         -------
