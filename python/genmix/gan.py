@@ -639,7 +639,7 @@ class GAN(BaseEstimator):
         self._check_fitted()
         c = self._fit_config
         D = self._mlp(c["d_sizes"], self._state["d"], self._state["d"].dtype)
-        X = check_array(X, dtype_like=D.dtype)
+        X = check_array(X, dtype_like=D.dtype, n_threads=check_n_threads(self.n_threads, "GAN"))
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but GAN is expecting {self.n_features_in_} features "
                              "as input.")
