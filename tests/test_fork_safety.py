@@ -7,6 +7,8 @@ libgomp's thread pool), then starts children that fit; every child's result must
 parent's fit of the same data bit for bit.
 """
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -116,14 +118,18 @@ SCRIPT = textwrap.dedent('''
 def test_child_after_parallel_parent(scenario, tmp_path):
     script = tmp_path / "fork_scenario.py"  # a file, so that spawn / forkserver can import it
     script.write_text(SCRIPT)
+    # its own session, so that a hang is ended with every child it forked
+    proc = subprocess.Popen([sys.executable, str(script), scenario], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
     try:
-        proc = subprocess.run([sys.executable, str(script), scenario], capture_output=True, text=True,
-                              timeout=TIMEOUT_S, cwd=tmp_path)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         pytest.fail(f"scenario {scenario!r} hung (no result in {TIMEOUT_S} s)")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # no stray output: the one warning per child was caught and counted
-    assert proc.stdout == "ok\n"
+    assert proc.returncode == 0, err
+    assert err == ""  # no stray output: the one warning per child was caught and counted
+    assert out == "ok\n"
 
 
 def test_no_fork_flag_without_fork():

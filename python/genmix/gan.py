@@ -148,6 +148,7 @@ class GAN(BaseEstimator):
         Seeds the initial weights and the training stream (minibatches, noise).
     n_threads : int or None, default=None
         Threads of the C++ core; None: all cores. Results are bit-identical for any value.
+        A process forked after a parallel call runs on one thread (see GaussianMixture).
     dtype : {numpy.float32, numpy.float64}, default=numpy.float32
     log_every : int, default=100
         The trainer returns to Python (history, callback, progress, Ctrl-C) every

@@ -144,7 +144,10 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         ``UserWarning`` says so.
     n_threads : int or None, default=None
         Threads of the C++ core; None uses all cores (respecting ``OMP_NUM_THREADS``).
-        Results are bit-for-bit the same for any value.
+        Results are bit-for-bit the same for any value. A process forked after a parallel
+        call (``multiprocessing``'s default ``fork`` on Linux) runs on one thread, with one
+        ``RuntimeWarning``; use ``spawn`` / ``forkserver`` there for threads (README, "Threads
+        and child processes").
     semi_supervised : bool, default=False
         False: ``y`` is ignored, as in scikit-learn. True: ``fit(X, y)`` learns from
         partially labelled data. ``y`` holds a class per row and ``-1`` for unlabelled
