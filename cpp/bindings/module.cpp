@@ -4,6 +4,8 @@
 
 #include <Eigen/Core>
 
+#include <pthread.h>
+
 #include "genmix/parallel.hpp"
 #include "genmix/simd.hpp"
 
@@ -50,6 +52,17 @@ PYBIND11_MODULE(GENMIX_MODULE, m) {
     m.attr("build_info") = info;
     m.def("default_threads", [] { return genmix::resolve_threads(0); },
           "Threads a call with n_threads=0 uses (OpenMP's default: OMP_NUM_THREADS or the cores).");
+    // One ForkState per process, whichever core variants are loaded (they share libgomp and
+    // pybind11's shared data); the first module registers the fork handler.
+    const char* key = "genmix_fork_state";
+    auto* shared = static_cast<genmix::ForkState*>(py::get_shared_data(key));
+    if (!shared) {
+        shared = static_cast<genmix::ForkState*>(py::set_shared_data(key, &genmix::fork_state()));
+        pthread_atfork(nullptr, nullptr, genmix::on_fork_child);
+    }
+    genmix::fork_state_ptr() = shared;
+    m.def("forked_child", [] { return genmix::fork_state().forked.load(); },
+          "Whether this process was forked after a parallel call: every call then runs on one thread.");
     register_mixture(m);
     register_nn(m);
     register_categorical(m);

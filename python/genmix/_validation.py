@@ -134,10 +134,10 @@ def check_finite(arr, *, name="X", n_threads=0, allow_nan=False):
             raise ValueError(f"Input {name} contains infinity (NaN marks a missing value, infinity is not allowed).")
 
 
-def check_missing(X, owner, *, columns=False, name="X"):
+def check_missing(X, owner, *, columns=False, name="X", n_threads=0):
     """Whether the checked float array X has NaN entries (missing values). Rejects rows
     with no observed value and, with columns=True, columns with none."""
-    if _core.all_finite(X):
+    if _core.all_finite(X, n_threads):
         return False
     observed = ~np.isnan(X)
     empty_rows = np.flatnonzero(~observed.any(axis=1))
@@ -238,7 +238,26 @@ def check_n_threads(value, owner):
     if value is not None and value > MAX_THREADS:
         raise ValueError(f"The 'n_threads' parameter of {owner} must be an int in 1 .. {MAX_THREADS} "
                          f"(or None for all cores); got {value!r}.")
+    if value != 1 and _core.forked_child():
+        _warn_forked_child()
     return 0 if value is None else int(value)
+
+
+_fork_warned_pid = None
+
+
+def _warn_forked_child():
+    """Once per process: this fork child runs the core on one thread (see _core.forked_child)."""
+    global _fork_warned_pid
+    if _fork_warned_pid == os.getpid():
+        return
+    _fork_warned_pid = os.getpid()
+    warnings.warn(
+        "genmix: this process was forked after genmix used threads (OpenMP), and a forked child "
+        "cannot use the parent's thread pool, so genmix runs on one thread here (same results, "
+        "slower). For threads in child processes use the 'spawn' or 'forkserver' start method "
+        "(multiprocessing.get_context('forkserver')) or joblib's default 'loky' backend.",
+        RuntimeWarning, stacklevel=3)
 
 
 def as_float_array(value, name, shape, owner):

@@ -148,6 +148,7 @@ class GAN(BaseEstimator):
         Seeds the initial weights and the training stream (minibatches, noise).
     n_threads : int or None, default=None
         Threads of the C++ core; None: all cores. Results are bit-identical for any value.
+        A process forked after a parallel call runs on one thread (see GaussianMixture).
     dtype : {numpy.float32, numpy.float64}, default=numpy.float32
     log_every : int, default=100
         The trainer returns to Python (history, callback, progress, Ctrl-C) every
@@ -646,7 +647,7 @@ class GAN(BaseEstimator):
         self._check_fitted()
         c = self._fit_config
         D = self._mlp(c["d_sizes"], self._state["d"], self._state["d"].dtype)
-        X = check_array(X, dtype_like=D.dtype)
+        X = check_array(X, dtype_like=D.dtype, n_threads=check_n_threads(self.n_threads, "GAN"))
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but GAN is expecting {self.n_features_in_} features "
                              "as input.")

@@ -144,7 +144,10 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         ``UserWarning`` says so.
     n_threads : int or None, default=None
         Threads of the C++ core, 1 .. 1024; None uses all cores (respecting
-        ``OMP_NUM_THREADS``). Results are bit-for-bit the same for any value.
+        ``OMP_NUM_THREADS``). Results are bit-for-bit the same for any value. A process
+        forked after a parallel call (``multiprocessing``'s default ``fork`` on Linux) runs
+        on one thread, with one ``RuntimeWarning``; use ``spawn`` / ``forkserver`` there for
+        threads (README, "Threads and child processes").
     semi_supervised : bool, default=False
         False: ``y`` is ignored, as in scikit-learn. True: ``fit(X, y)`` learns from
         partially labelled data. ``y`` holds a class per row and ``-1`` for unlabelled
@@ -424,7 +427,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         if not np.isfinite(center).all():
             check_finite(Xc, n_threads=n_threads, allow_nan=self.missing == "em")
             center = None  # missing values (or sums beyond the float64 range): em_fit's own mean
-        has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True)
+        has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True, n_threads=n_threads)
         n, d = Xc.shape
         k = self.n_components
         if n < k and not self.semi_supervised:
@@ -648,10 +651,11 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     def _evaluate(self, Xc, log_prob=False, resp=False, labels=False, imputed=False):
         """(log_prob, resp, labels, imputed) as requested, None for the others."""
         owner = type(self).__name__
+        n_threads = check_n_threads(self.n_threads, owner)
         return _core.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
-            log_prob, resp, labels, check_n_threads(self.n_threads, owner), check_missing(Xc, owner), imputed,
+            log_prob, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
         )
 
     def score_samples(self, X):

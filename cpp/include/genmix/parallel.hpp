@@ -24,8 +24,34 @@ struct Interrupted : std::runtime_error {
 // Asked now and then, from the calling thread only, whether to stop; returns true to stop.
 using PollFn = std::function<bool()>;
 
+// fork safety. libgomp's thread pool does not survive fork(): a child forked after the
+// parent ran a thread team would wait forever for pool threads that only exist in the
+// parent. So every team marks `team_used`, and a pthread_atfork child handler (registered
+// once per process by the module, which shares one ForkState between all core variants
+// loaded) sets `forked` in such a child: it then runs every call on one thread. Results
+// are the same bits for any thread count, so only the speed changes.
+struct ForkState {
+    std::atomic<bool> team_used{false};
+    std::atomic<bool> forked{false};
+};
+
+// The process's ForkState: this module's own until the module points it at the shared one.
+inline ForkState*& fork_state_ptr() {
+    static ForkState own;
+    static ForkState* current = &own;
+    return current;
+}
+inline ForkState& fork_state() { return *fork_state_ptr(); }
+
+// The pthread_atfork child handler.
+inline void on_fork_child() {
+    ForkState& s = fork_state();
+    if (s.team_used.load()) s.forked.store(true);
+}
+
 inline int resolve_threads(int n_threads) {
 #ifdef _OPENMP
+    if (fork_state().forked.load(std::memory_order_relaxed)) return 1;
     return n_threads > 0 ? n_threads : omp_get_max_threads();
 #else
     (void)n_threads;
@@ -73,6 +99,7 @@ void parallel_for(long n_items, int n_threads, Body&& body, const PollFn* poll =
 
 #ifdef _OPENMP
     if (nt > 1) {
+        fork_state().team_used.store(true, std::memory_order_relaxed);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (long i = 0; i < n_items; ++i) run_one(i, omp_get_thread_num() == 0);
     } else
