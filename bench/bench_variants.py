@@ -130,7 +130,8 @@ def main():
     from genmix import _core
 
     variants = args.variants.split(",") if args.variants else [
-        v for v in ("native", "avx512", "avx2", "sse42", "generic") if v in _core.built_variants() and _core.runs_here(v)]
+        v for v in ("native", "avx512", "avx2", "sse42", "generic")
+        if v in _core.built_variants() and (v == "native" or _core.runs_here(v))]
     names = args.only.split(",") if args.only else list(WORKLOADS)
     for n in names:
         if n not in WORKLOADS:

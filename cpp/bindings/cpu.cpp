@@ -21,6 +21,14 @@ py::dict x86_features() {
     };
     py::dict out;
     for (const auto& f : features) out[f.first] = f.second;
+    // the rest of x86-64-v3, which an -march=x86-64-v3 build may also use
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+    out["f16c"] = (bool)__builtin_cpu_supports("f16c");
+    out["lzcnt"] = (bool)__builtin_cpu_supports("lzcnt");
+    out["movbe"] = (bool)__builtin_cpu_supports("movbe");
+#else  // compilers that cannot ask: every CPU with AVX2 so far has them
+    for (const char* name : {"f16c", "lzcnt", "movbe"}) out[name] = (bool)__builtin_cpu_supports("avx2");
+#endif
     return out;
 }
 #undef GENMIX_CPU_FEATURE

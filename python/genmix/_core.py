@@ -3,8 +3,8 @@
 The package holds one build of the core per instruction-set level (``_core_sse42``: any
 x86-64-v2 CPU; ``_core_avx2``: AVX2 + FMA, x86-64-v3; ``_core_avx512``: AVX-512, x86-64-v4;
 ``_core_generic`` on other architectures; ``_core_native`` alone when built with
-``GENMIX_NATIVE=ON``). This module imports the best one the CPU supports and re-exports its
-functions. The environment variable ``GENMIX_CORE`` names another (``sse42``, ``avx2``, ...;
+``GENMIX_NATIVE=ON``, then always taken: it runs only on CPUs like the building one). This
+module imports the best one the CPU supports and re-exports its functions. The environment variable ``GENMIX_CORE`` names another (``sse42``, ``avx2``, ...;
 an error if this CPU cannot run it or it was not built), for comparisons and tests.
 
 Results are bit-identical for any thread count within one variant; between variants they
@@ -21,15 +21,16 @@ from . import _cpu
 
 # Variants in order of preference, with the CPU features each needs (beyond what the
 # previous level needs: the levels nest).
+_V2 = ("sse4.2", "popcnt", "ssse3")
+_V3 = _V2 + ("avx", "avx2", "fma", "bmi", "bmi2", "f16c", "lzcnt", "movbe")
 _LEVELS = {
-    "sse42": ("sse4.2", "popcnt", "ssse3"),
-    "avx2": ("sse4.2", "popcnt", "ssse3", "avx", "avx2", "fma", "bmi", "bmi2"),
-    "avx512": ("sse4.2", "popcnt", "ssse3", "avx", "avx2", "fma", "bmi", "bmi2",
-               "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
-    "native": (),
+    "sse42": _V2,
+    "avx2": _V3,
+    "avx512": _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+    "native": (),  # built for the building machine: taken only when it is the only build
     "generic": (),
 }
-_PREFERENCE = ("native", "avx512", "avx2", "sse42", "generic")
+_PREFERENCE = ("avx512", "avx2", "sse42", "generic")
 
 
 def cpu_features():
@@ -58,7 +59,7 @@ def built_variants():
 
 def load(variant):
     """The extension module of core variant ``variant`` (ImportError if it cannot run here)."""
-    if f"_core_{variant}" not in {f"_core_{v}" for v in built_variants()}:
+    if variant not in built_variants():
         raise ImportError(f"genmix: core variant {variant!r} is not built; built: {', '.join(built_variants())}.")
     if not runs_here(variant):
         raise ImportError(
@@ -73,6 +74,8 @@ def _choose():
     if forced:
         return forced
     built = set(built_variants())
+    if built == {"native"}:  # GENMIX_NATIVE=ON: this machine's own build, nothing to choose
+        return "native"
     for variant in _PREFERENCE:
         if variant in built and runs_here(variant):
             return variant

@@ -541,8 +541,9 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
     // are taken every kSnapshotSteps steps, the last two kept (copying every step doubled
     // the time of a step of a large network). A non-finite loss or gradient restores the
     // newest snapshot taken before this step (its losses were finite); buffers found
-    // non-finite after the last step restore the newest one. The steps after the restored
-    // state are undone; the caller drops their history.
+    // non-finite at a snapshot, after the last step or at a stop restore the newest one
+    // (snapshots are only taken of finite states). The steps after the restored state are
+    // undone; the caller drops their history.
     constexpr std::int64_t kSnapshotSteps = 16;
     const bool spare = c.update == Update::Alternating && c.d_steps == 1;
     nn::Vec<T> d0, dm0, dv0;
@@ -591,6 +592,11 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
         const std::int64_t step = S.counters[0];
         const double lr_mult = lr_factor(c, step), lr_d = c.lr_d * lr_mult, lr_g = c.lr_g * lr_mult;
         if (k % kSnapshotSteps == 0) {
+            if (!all_finite()) {  // e.g. a moment or the EMA overflowed while the losses stayed finite
+                if (cur.step >= 0) restore(cur);
+                status = Status::Diverged;
+                break;
+            }
             std::swap(prev, cur);  // O(1): swaps the vectors' buffers
             save(cur);
         }
@@ -651,9 +657,8 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             const T a = (T)std::min(c.ema, (1.0 + t) / (10.0 + t));
             E = a * E + (T(1) - a) * nn::MapCV<T>(S.g, ng);
         }
-        if (diverged || (k + 1 == n_steps && !all_finite())) {
-            // the newest snapshot from before this step, unless only the buffers are bad
-            restore(diverged && cur.step == step && prev.step >= 0 ? prev : cur);
+        if (diverged) {  // the newest snapshot from before this step
+            restore(cur.step == step && prev.step >= 0 ? prev : cur);
             status = Status::Diverged;
             break;
         }
@@ -672,11 +677,16 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
                 last_poll = now;
                 if ((*poll)()) {
+                    if (!all_finite()) restore(cur);
                     commit();
                     throw Interrupted();
                 }
             }
         }
+    }
+    if (status != Status::Diverged && !all_finite()) {  // the last step's (or a stop's) buffers
+        restore(cur);
+        status = Status::Diverged;
     }
     if (status == Status::Diverged) std::copy(st, st + kNStats, last_stats);
     commit();
@@ -695,7 +705,11 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
                  std::int64_t n_steps, std::uint64_t seed, const PollFn* poll) {
     Trainer<T> tr(c);
     const long nd = c.D.n_params;
-    nn::Vec<T> d = nn::MapV<T>(d_user, nd), m = nn::Vec<T>::Zero(nd), v = nn::Vec<T>::Zero(nd), d_prev;
+    nn::Vec<T> d = nn::MapV<T>(d_user, nd), m = nn::Vec<T>::Zero(nd), v = nn::Vec<T>::Zero(nd);
+    // on divergence, the newest D whose loss was seen finite: a copy every kSnapshotSteps
+    // steps, as in train (a copy per step costs as much as a small network's step)
+    constexpr std::int64_t kSnapshotSteps = 16;
+    nn::Vec<T> d_snap;
     std::int64_t t = 0;
     double st[kNStats];
     const std::uint64_t cal_seed = splitmix64(seed ^ 0xbb67ae8584caa73bULL);  // not the training stream
@@ -714,16 +728,12 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
         }
         tr.d_grad(d.data(), st);
         if (!std::isfinite(st[kDLoss]) || !std::isfinite(st[kDGradNorm])) {
+            if (d_snap.size()) d = d_snap;
             status = Status::Diverged;
             break;
         }
-        d_prev = d;
+        if (k % kSnapshotSteps == 0) d_snap = d;  // its loss was just seen finite
         optimizer_step<T>(c, c.lr_d * lr_factor(c, k), nd, d.data(), tr.gd.data(), m.data(), v.data(), t);
-        if (!d.allFinite() || !m.allFinite() || !v.allFinite()) {  // finite loss, infinite step
-            d = d_prev;
-            status = Status::Diverged;
-            break;
-        }
         if (poll && *poll && k + 1 < n_steps) {
             const auto now = clock::now();
             if (std::chrono::duration<double>(now - last_poll).count() >= 0.05) {
@@ -731,6 +741,10 @@ Status calibrate(const Config& c, const T* X, long n_rows, const T* g, const T* 
                 if ((*poll)()) throw Interrupted();
             }
         }
+    }
+    if (status != Status::Diverged && !d.allFinite()) {  // finite loss, then a step that overflowed
+        d = d_snap;
+        status = Status::Diverged;
     }
     nn::MapV<T>(d_user, nd) = d;
     return status;
