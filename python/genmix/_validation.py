@@ -300,6 +300,11 @@ def check_sample_weight(sample_weight, n_samples, dtype, owner):
         raise ValueError(f"{owner}: negative values in sample_weight (min {w.min():.5g}); weights must be >= 0.")
     if not np.any(w > 0):
         raise ValueError(f"{owner}: sample_weight must contain at least one non-zero weight; all weights are zero.")
+    # Only ratios of weights matter: weights far from 1 are scaled by a power of two (exact)
+    # so that their products with the data cannot overflow, e.g. 1e300 cast to float32.
+    exponent = np.frexp(w.max())[1]
+    if abs(exponent) > 16:
+        w = np.ldexp(w, -exponent)
     return np.ascontiguousarray(w, dtype=dtype)
 
 

@@ -55,6 +55,16 @@ def _mean_imputed(X, sample_weight):
     return np.ascontiguousarray(np.where(observed, X, means.astype(X.dtype)))
 
 
+def _explain_overflow(X, exc):
+    """A fit that failed on data whose squares overflow the data type gets that reason."""
+    scale = float(np.max(np.abs(X[np.isfinite(X)]), initial=0.0))
+    limit = np.sqrt(np.finfo(X.dtype).max / max(X.shape[0], 1))
+    if scale > limit:
+        raise ValueError(f"Fitting the mixture failed: X's values reach {scale:.3g}, so their squares (the "
+                         f"variances) overflow {X.dtype.name} (limit about {limit:.3g} for {X.shape[0]} rows). "
+                         + ("Pass float64 data or rescale X." if X.dtype == np.float32 else "Rescale X.")) from exc
+
+
 def _label_rows(row_hashes, chosen):
     """j for every row whose hash is chosen[j] (each copy of the j-th chosen row), else -1."""
     labels = np.full(len(row_hashes), -1, dtype=np.int64)
@@ -109,7 +119,17 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         log-likelihood for hard EM) changes by less than ``tol`` between iterations.
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of every covariance, keeping it
-        positive definite.
+        positive definite. A covariance is computed from sums over the rows, so it is
+        known only to within rounding (a few dozen units of the data type's epsilon
+        times the size of those sums). One rule holds for every covariance type: a
+        component whose scatter is at that level in some direction (collapsed onto a
+        point or a subspace, e.g. one seed row of ``'k-means++'``) has variance exactly
+        ``reg_covar`` there, the ridge being raised if needed to what the data type
+        resolves beside the component's largest variance (so float32 fits store
+        float32 covariances that are positive definite); with ``reg_covar=0`` such a
+        component is an error. ``sample_weight`` is scaled by a power of two when its
+        largest value is far from 1 (only ratios of weights matter), and rows of weight
+        zero take no part in the fit.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     n_init : int, default=1
@@ -427,61 +447,72 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         if not np.isfinite(center).all():
             check_finite(Xc, n_threads=n_threads, allow_nan=self.missing == "em")
             center = None  # missing values (or sums beyond the float64 range): em_fit's own mean
-        has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True, n_threads=n_threads)
         n, d = Xc.shape
         k = self.n_components
         if n < k and not self.semi_supervised:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
         sw = check_sample_weight(sample_weight, n, Xc.dtype, owner)
+        X_all, positive = Xc, None
         if sw is not None:
             center = None  # em_fit centres on the weighted mean
+            if not sw.all():
+                # rows of weight zero take no part in the fit at all (their values may be far
+                # beyond the others' range); fit_predict still labels them
+                positive = sw > 0
+                Xc, sw = np.ascontiguousarray(Xc[positive]), np.ascontiguousarray(sw[positive])
+        has_missing = self.missing == "em" and check_missing(Xc, owner, columns=True, n_threads=n_threads)
         user_init = self._check_initial_parameters(d)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
             check_n_features(self, X, reset=False, n_features=d)
         classes, row_class, component_class = self._check_labels(y, n, do_init)
+        if positive is not None and row_class is not None:
+            row_class = np.ascontiguousarray(row_class[positive])
         if do_init and classes is not None and any(v is None for v in user_init):
             self._check_labelled_rows(row_class, component_class, sw)
         random_state = check_random_state(self.random_state)
         verbose = int(self.verbose)
         X_init = _mean_imputed(Xc, sw) if has_missing and do_init else Xc
 
-        best = None
-        for init in range(self.n_init if do_init else 1):
-            if verbose:
-                print(f"Initialization {init}")
-            t_init = time.time()
-            if do_init:
-                start = self._initial_parameters(X_init, user_init, random_state, n_threads, sw, row_class,
-                                                 component_class)
-                prev_bound = -np.inf
-            else:
-                start = {
-                    "weights": self.weights_, "means": self.means_, "covariances": self.covariances_,
-                    "precisions_cholesky": self.precisions_cholesky_,
-                }
-                prev_bound = self.lower_bound_
-            if self.max_iter == 0:
-                run = dict(start, lower_bounds=[], converged=False, n_iter=0, dropped=[])
-                bound = -np.inf
-            else:
-                run = _core.em_fit(
-                    Xc, sw, *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
-                    np.asarray(start["covariances"], dtype=np.float64),
-                    np.asarray(start["precisions_cholesky"], dtype=np.float64),
-                    self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
-                    int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
-                    row_class, component_class, has_missing, center,
-                )
-                bound = run["lower_bounds"][-1]
+        try:
+            best = None
+            for init in range(self.n_init if do_init else 1):
                 if verbose:
-                    state = "converged" if run["converged"] else "did not converge"
-                    extra = f". time lapse {time.time() - t_init:.5f}s\t lower bound {bound:.5f}." if verbose >= 2 else "."
-                    print(f"Initialization {state}{extra}")
-            # as scikit-learn: the first best run, or the last one when max_iter == 0
-            if best is None or bound > best[0] or self.max_iter == 0:
-                best = (bound, run)
-
+                    print(f"Initialization {init}")
+                t_init = time.time()
+                if do_init:
+                    start = self._initial_parameters(X_init, user_init, random_state, n_threads, sw, row_class,
+                                                     component_class)
+                    prev_bound = -np.inf
+                else:
+                    start = {
+                        "weights": self.weights_, "means": self.means_, "covariances": self.covariances_,
+                        "precisions_cholesky": self.precisions_cholesky_,
+                    }
+                    prev_bound = self.lower_bound_
+                if self.max_iter == 0:
+                    run = dict(start, lower_bounds=[], converged=False, n_iter=0, dropped=[])
+                    bound = -np.inf
+                else:
+                    run = _core.em_fit(
+                        Xc, sw, *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
+                        np.asarray(start["covariances"], dtype=np.float64),
+                        np.asarray(start["precisions_cholesky"], dtype=np.float64),
+                        self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
+                        int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
+                        row_class, component_class, has_missing, center,
+                    )
+                    bound = run["lower_bounds"][-1]
+                    if verbose:
+                        state = "converged" if run["converged"] else "did not converge"
+                        extra = f". time lapse {time.time() - t_init:.5f}s\t lower bound {bound:.5f}." if verbose >= 2 else "."
+                        print(f"Initialization {state}{extra}")
+                # as scikit-learn: the first best run, or the last one when max_iter == 0
+                if best is None or bound > best[0] or self.max_iter == 0:
+                    best = (bound, run)
+        except ValueError as exc:
+            _explain_overflow(Xc, exc)
+            raise
         bound, run = best
         if not run["converged"] and self.max_iter > 0:
             warnings.warn(
@@ -503,7 +534,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             for name in ("classes_", "component_class_"):
                 self.__dict__.pop(name, None)
         check_n_features(self, X, reset=True, n_features=d)
-        return Xc
+        return X_all
 
     @property
     def _component_class_index(self):

@@ -1331,6 +1331,14 @@ inline std::string not_pd_message(int component, double reg_covar, bool is_float
     return os.str();
 }
 
+struct MStepOptions {
+    CovType cov;
+    Algorithm algorithm;
+    double reg_covar;
+    double eps;  // machine epsilon of the data type; 10 eps is added to every N_k as sklearn does
+    bool float32;
+};
+
 // Upper-triangular U with U U^T = inverse(cov); throws std::domain_error (-> ValueError)
 // when cov is not positive definite.
 inline RowMatD precision_cholesky_full(const MatD& cov, int component, double reg, bool f32) {
@@ -1343,13 +1351,54 @@ inline RowMatD precision_cholesky_full(const MatD& cov, int component, double re
     return U;
 }
 
-struct MStepOptions {
-    CovType cov;
-    Algorithm algorithm;
-    double reg_covar;
-    double eps;  // machine epsilon of the data type; 10 eps is added to every N_k as sklearn does
-    bool float32;
-};
+// The scatter of a component is computed from sums, so it is only known to within rounding:
+// a few units of the data type's epsilon times the size of the sums it came from.
+constexpr double kRoundingUnits = 32;
+
+// Whether cov, as stored in the data type (float32 fits store float32 covariances), is
+// positive definite.
+inline bool stored_positive_definite(const MatD& cov, bool f32) {
+    if (!cov.allFinite()) return false;
+    Eigen::LLT<MatD> llt(f32 ? MatD(cov.cast<float>().cast<double>()) : cov);
+    return llt.info() == Eigen::Success && (llt.matrixLLT().diagonal().array() > 0).all();
+}
+
+// One rule for every covariance type: a covariance is the scatter S (per unit weight) plus
+// reg_covar on the diagonal. When that is not positive definite in the data type -- a
+// component collapsed onto a point or a subspace, whose scatter there is rounding noise of
+// either sign -- the scatter's directions at rounding level (eigenvalues up to
+// kRoundingUnits * eps * `moments`, the size of the sums S came from) count as exactly
+// zero, and the ridge is raised to what the data type resolves next to the largest
+// variance. With reg_covar = 0 such a direction is an error, as it is for diag/spherical.
+inline MatD regularised_covariance(const MatD& S, double moments, const MStepOptions& o, int component) {
+    const long d = S.rows();
+    MatD C = S;
+    C.diagonal().array() += o.reg_covar;
+    if (o.reg_covar > 0 && stored_positive_definite(C, o.float32)) return C;  // the usual case
+    if (!S.allFinite()) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+    Eigen::SelfAdjointEigenSolver<MatD> es(S);
+    if (es.info() != Eigen::Success) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+    VecD lam = es.eigenvalues();
+    const double noise = kRoundingUnits * o.eps * moments;
+    bool degenerate = false;
+    for (long i = 0; i < d; ++i)
+        if (lam[i] <= noise) {
+            lam[i] = 0;
+            degenerate = true;
+        }
+    if (o.reg_covar == 0) {
+        if (degenerate) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+        return C;  // = S, positive definite beyond rounding (precision_cholesky_full checks it)
+    }
+    // a ridge the stored matrix keeps: rounding it moves eigenvalues by at most d eps max|C|
+    const double ridge = std::max(o.reg_covar, 4.0 * (double)(d + 1) * o.eps * lam.maxCoeff());
+    lam.array() += ridge;
+    C = es.eigenvectors() * lam.asDiagonal() * es.eigenvectors().transpose();
+    C = (0.5 * (C + C.transpose())).eval();
+    if (!stored_positive_definite(C, o.float32)) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+    return C;
+}
+
 
 // `prev` holds the current parameters (original coordinates); in hard EM a component that
 // received no rows keeps them and gets weight 0 (it is dropped for good).
@@ -1399,9 +1448,10 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
             const VecD u = st.S1.row(j).transpose() - st.N[j] * anchors.col(j);
             S -= u * delta.transpose() + delta * u.transpose() - st.N[j] * delta * delta.transpose();
             S /= Neff[j];
-            S.diagonal().array() += o.reg_covar;
-            C = S;
-            Uo = precision_cholesky_full(S, j, o.reg_covar, o.float32);
+            const double moments = st.S2.middleCols((long)j * d, d).diagonal().maxCoeff() / Neff[j];
+            const MatD Cj = regularised_covariance(S, moments, o, j);
+            C = Cj;
+            Uo = precision_cholesky_full(Cj, j, o.reg_covar, o.float32);
         }
     } else if (o.cov == CovType::Tied) {
         MatD S = st.S2.triangularView<Eigen::Lower>();
@@ -1409,9 +1459,9 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
         // exact scatter around the means used: sum_k S2 - S1_k mu_k^T - mu_k S1_k^T + N_k mu_k mu_k^T
         S -= st.S1.transpose() * mu_s + mu_s.transpose() * st.S1 - mu_s.transpose() * st.N.asDiagonal() * mu_s;
         S /= Neff.sum();
-        S.diagonal().array() += o.reg_covar;
-        Eigen::Map<RowMatD>(p.covariances.data(), d, d) = S;
-        Eigen::Map<RowMatD>(p.prec_chol.data(), d, d) = precision_cholesky_full(S, -1, o.reg_covar, o.float32);
+        const MatD C = regularised_covariance(S, st.S2.diagonal().maxCoeff() / Neff.sum(), o, -1);
+        Eigen::Map<RowMatD>(p.covariances.data(), d, d) = C;
+        Eigen::Map<RowMatD>(p.prec_chol.data(), d, d) = precision_cholesky_full(C, -1, o.reg_covar, o.float32);
     } else {
         for (int j = 0; j < k; ++j) {
             const bool sph = o.cov == CovType::Spherical;
@@ -1428,10 +1478,13 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
                 continue;
             }
             // exact scatter around the mean used, (S2 - 2 m S1 + N m^2) / Neff: unlike
-            // sklearn's S2 / Neff - m^2 it does not depend on the origin when N << 10 eps
+            // sklearn's S2 / Neff - m^2 it does not depend on the origin when N << 10 eps.
+            // Within rounding of the sums (see regularised_covariance) a variance is zero.
             const ArrD m = mu_s.row(j).transpose().array();
-            ArrD v = (st.S2.row(j).transpose().array() - 2 * m * st.S1.row(j).transpose().array() + st.N[j] * m.square()) /
-                         Neff[j] + o.reg_covar;
+            const ArrD s2 = st.S2.row(j).transpose().array();
+            ArrD v = (s2 - 2 * m * st.S1.row(j).transpose().array() + st.N[j] * m.square()) / Neff[j];
+            if (!v.allFinite()) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
+            v = (v > kRoundingUnits * o.eps * s2 / Neff[j]).select(v, 0.0) + o.reg_covar;
             if (sph) v = ArrD::Constant(1, v.mean());
             for (long f = 0; f < v.size(); ++f) {
                 if (!(v[f] > 0) || !std::isfinite(v[f])) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
