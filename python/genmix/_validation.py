@@ -60,8 +60,10 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
                 "data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
             )
         raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name}.shape={arr.shape}.")
+    given = arr
     try:
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=dtype)
     except (TypeError, ValueError) as exc:  # an object array of non-numbers; numpy's error class
         raise type(exc)(f"{name} must hold real numbers; converting it to {np.dtype(dtype)} failed ({exc}).") from None
     n, d = arr.shape
@@ -72,8 +74,25 @@ def check_array(X, *, name="X", dtype_like=None, min_samples=1, n_threads=0, all
     if d < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     if finite:
-        check_finite(arr, name=name, n_threads=n_threads, allow_nan=allow_nan)
+        try:
+            check_finite(arr, name=name, n_threads=n_threads, allow_nan=allow_nan)
+        except ValueError:
+            _check_narrowing(given, arr, name)
+            raise
     return arr
+
+
+def _check_narrowing(given, arr, name):
+    """Finite values that became infinite in the cast to a narrower type get their own error."""
+    if given.dtype == arr.dtype or given.dtype.kind not in "fiu":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        became_inf = np.isinf(arr) & np.isfinite(given)
+    if became_inf.any():
+        big = float(np.max(np.abs(given[became_inf])))
+        raise ValueError(f"{name} has values beyond the range of {arr.dtype} (largest {big:.3g}, limit "
+                         f"{float(np.finfo(arr.dtype).max):.3g}), the dtype it is computed in; rescale {name} "
+                         "or use float64.")
 
 
 def check_not_time(arr, name):

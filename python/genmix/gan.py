@@ -346,6 +346,12 @@ class GAN(BaseEstimator):
             return np.zeros(n), np.ones(n)
         mean = X.mean(axis=0, dtype=np.float64)
         scale = X.std(axis=0, dtype=np.float64)
+        peak = np.max(np.abs(X), axis=0).astype(np.float64)
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and np.all((scale > 0) | (peak == 0))):
+            # sums of squares beyond the float64 range, or below it: the same statistics of X / peak
+            peak[~(peak > 0)] = 1.0
+            Xs = X / peak
+            mean, scale = Xs.mean(axis=0) * peak, Xs.std(axis=0) * peak
         ok = np.isfinite(scale) & (scale > 0)
         return np.where(np.isfinite(mean), mean, 0.0), np.where(ok, scale, 1.0)
 
