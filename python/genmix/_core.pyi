@@ -23,6 +23,9 @@ has_openmp: bool
 openmp_version: int
 build_info: Dict[str, Any]  # variant, target_flags, vector_bytes, register_bytes, fma, compiler, eigen, eigen_simd
 def default_threads() -> int: ...
+def forked_child() -> bool: ...  # this process is a fork of one that ran a thread team
+
+def column_mean(X: npt.NDArray[np.floating], n_threads: int = 0) -> npt.NDArray[np.float64]: ...
 
 def all_finite(a: npt.NDArray[np.floating], n_threads: int = 0) -> bool: ...
 def em_fit(
@@ -43,6 +46,7 @@ def em_fit(
     row_class: Optional[npt.NDArray[np.int64]] = None,
     component_class: Optional[npt.NDArray[np.int64]] = None,
     missing: bool = False,
+    center: Optional[npt.NDArray[np.float64]] = None,  # the column means (None: computed)
 ) -> dict: ...
 def params_from_labels(
     X: npt.NDArray[np.floating],
@@ -167,6 +171,14 @@ def gan_train(
     log_every: int,
     log_fn: Optional[Callable[[int, npt.NDArray[np.float64]], bool]],
 ) -> tuple[str, npt.NDArray[np.float64]]: ...
+def gan_calibrate(
+    config: dict,
+    X: npt.NDArray[np.floating],
+    g: npt.NDArray[np.floating],
+    d: npt.NDArray[np.floating],
+    n_steps: int,
+    seed: int,
+) -> str: ...
 def gan_gradients(
     config: dict,
     g: npt.NDArray[np.floating],
