@@ -284,7 +284,7 @@ void register_mixture(py::module_& m) {
         "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
         "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
         "missing: NaN entries of X are missing features (marginal E-step, conditional M-step). center: "
-        "column_mean(X) when the caller has it (None: computed here, weighted by sample_weight).");
+        "the shift of the data's coordinates (None: the column medians, see column_centre).");
 
     m.def(
         "params_from_labels",

@@ -441,12 +441,10 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         n_threads = self._check_parameters()
         owner = type(self).__name__
         Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=self.missing == "em", finite=False)
-        # the column means that centre the data are sums over X: non-finite ones flag NaN or
-        # infinity in X for the exact check, so finite data are read once instead of twice
-        center = _core.column_mean(Xc, n_threads)
-        if not np.isfinite(center).all():
+        # non-finite column sums flag NaN or infinity in X for the exact check, so finite data
+        # are read once instead of twice (the fit centres on column medians: see em_fit)
+        if not np.isfinite(_core.column_mean(Xc, n_threads)).all():
             check_finite(Xc, n_threads=n_threads, allow_nan=self.missing == "em")
-            center = None  # missing values (or sums beyond the float64 range): em_fit's own mean
         n, d = Xc.shape
         k = self.n_components
         if n < k and not self.semi_supervised:
@@ -454,7 +452,6 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         sw = check_sample_weight(sample_weight, n, Xc.dtype, owner)
         X_all, positive = Xc, None
         if sw is not None:
-            center = None  # em_fit centres on the weighted mean
             if not sw.all():
                 # rows of weight zero take no part in the fit at all (their values may be far
                 # beyond the others' range); fit_predict still labels them
@@ -500,7 +497,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                         np.asarray(start["precisions_cholesky"], dtype=np.float64),
                         self.covariance_type, self.algorithm, float(self.tol), float(self.reg_covar),
                         int(self.max_iter), n_threads, float(prev_bound), self._progress_printer(verbose),
-                        row_class, component_class, has_missing, center,
+                        row_class, component_class, has_missing,
                     )
                     bound = run["lower_bounds"][-1]
                     if verbose:

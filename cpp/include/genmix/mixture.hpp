@@ -1372,11 +1372,12 @@ inline bool stored_positive_definite(const MatD& cov, bool f32) {
 // variance. With reg_covar = 0 such a direction is an error, as it is for diag/spherical.
 inline MatD regularised_covariance(const MatD& S, double moments, const MStepOptions& o, int component) {
     const long d = S.rows();
-    MatD C = S;
+    const MatD Ss = 0.5 * (S + S.transpose());  // symmetric as stored (contracted FMAs may round the halves apart)
+    MatD C = Ss;
     C.diagonal().array() += o.reg_covar;
     if (o.reg_covar > 0 && stored_positive_definite(C, o.float32)) return C;  // the usual case
-    if (!S.allFinite()) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
-    Eigen::SelfAdjointEigenSolver<MatD> es(S);
+    if (!Ss.allFinite()) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+    Eigen::SelfAdjointEigenSolver<MatD> es(Ss);
     if (es.info() != Eigen::Success) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
     VecD lam = es.eigenvalues();
     const double noise = kRoundingUnits * o.eps * moments;
@@ -1531,6 +1532,35 @@ VecD observed_column_mean(const DataView<T>& data, int n_threads) {
     return s;
 }
 
+// The shift c of the data for a fit: per column, the lower median of the values (observed,
+// of rows with positive weight). Any c gives the same model, but every row loses the digits
+// below the rounding unit of |x - c|: a median is a value of the data, so the bulk of the
+// rows keeps its digits whatever a few far rows do (a mean is pulled far from all rows by
+// one outlier at 1e20). Per column in parallel; the result does not depend on the threads.
+template <class T>
+VecD column_centre(const DataView<T>& data, int n_threads) {
+    const int d = data.d;
+    VecD c = VecD::Zero(d);
+    const int nt = std::max(1, std::min(resolve_threads(n_threads), d));
+    std::vector<std::vector<T>> values(nt);
+    parallel_for(nt, nt, [&](long t) {
+        std::vector<T>& v = values[t];
+        for (int f = (int)t; f < d; f += nt) {
+            v.clear();
+            for (long i = 0; i < data.n; ++i) {
+                const T x = data.X[i * d + f];
+                if (std::isnan(x) || (data.sample_weight && !(data.sample_weight[i] > 0))) continue;
+                v.push_back(x);
+            }
+            if (v.empty()) continue;
+            auto mid = v.begin() + (long)(v.size() - 1) / 2;
+            std::nth_element(v.begin(), mid, v.end());
+            c[f] = (double)*mid;
+        }
+    });
+    return c;
+}
+
 template <class T>
 VecD column_mean(const DataView<T>& data, int n_threads) {
     if (data.has_missing) return observed_column_mean(data, n_threads);
@@ -1601,7 +1631,7 @@ using IterCallback = std::function<void(int, double)>;
 template <class T>
 EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
                 const IterCallback& on_iter) {
-    const VecD c = o.center.size() == data.d ? o.center : column_mean(data, o.n_threads);
+    const VecD c = o.center.size() == data.d ? o.center : column_centre(data, o.n_threads);
     const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
                           std::is_same<T, float>::value};
     EMResult r;
@@ -1644,7 +1674,7 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
                                             const std::int64_t* labels, std::uint64_t seed, int n_threads,
                                             const PollFn* poll) {
     const int d = data.d;
-    const VecD c = column_mean(data, n_threads);
+    const VecD c = column_centre(data, n_threads);
     RespSource<T> src;
     src.labels = labels;
     src.random = labels == nullptr;
@@ -1670,8 +1700,16 @@ template <class T>
 void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, double* log_prob, T* resp,
               std::int64_t* labels, int n_threads, const PollFn* poll, T* imputed = nullptr) {
     const int k = p.k, d = p.d;
-    // A shift that depends on the model only, so a row's result never depends on the batch.
-    const VecD c = p.means.transpose() * p.weights / std::max(p.weights.sum(), 1e-300);
+    // A shift that depends on the model only, so a row's result never depends on the batch:
+    // per feature the lower median of the means (see column_centre), so that components far
+    // from the others do not take the others' digits.
+    VecD c(d);
+    for (int f = 0; f < d; ++f) {
+        std::vector<double> m(k);
+        for (int j = 0; j < k; ++j) m[j] = p.means(j, f);
+        std::nth_element(m.begin(), m.begin() + (k - 1) / 2, m.end());
+        c[f] = m[(k - 1) / 2];
+    }
     const LogProbModel<T> model(p, c);
     std::unique_ptr<MissingModel> missing;
     const GapPatterns patterns = gap_patterns_for(data, p.cov, k);
