@@ -671,3 +671,66 @@ def test_callback_exception_keeps_completed_steps():
         gan.fit(X, callback=cb)
     assert gan.n_steps_ == 4
     _state_equal(gan, _medium(n_steps=4, log_every=2).fit(X))
+
+
+def _fit_interrupted_in_log_fn(X, position, step, callback=None, **kw):
+    """Fit with a KeyboardInterrupt raised inside GAN.fit's logging function on logging step
+    ``step``: at its entry (position 0, as a Ctrl-C pending while the core computed the step
+    fires there) or at its ``position``-th line. Returns (gan, whether it fired)."""
+    import sys
+
+    fired = []
+
+    def local(frame, event, arg):
+        if event == "line":
+            local.lines += 1
+            if local.lines == position:
+                fired.append(position)
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "log_fn" and frame.f_code.co_filename.endswith("gan.py") \
+                and frame.f_locals.get("step") == step and not fired:
+            if position == 0:
+                fired.append(0)
+                raise KeyboardInterrupt
+            local.lines = 0
+            return local
+        return None
+
+    gan = _medium(**kw)
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        gan.fit(X, callback=callback)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.settrace(previous)
+    return gan, bool(fired)
+
+
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_ctrl_c_in_the_logging_step_keeps_its_history_entry(with_callback):
+    """Wherever a KeyboardInterrupt lands in the logging of a step (the core has already
+    committed that step), history_ holds every logged step of the published state, the
+    interrupted one included, and no partial entry (issue 12, item 16)."""
+    X = make_ring(300, random_state=0)[0]
+    callback = (lambda gan, step, stats: False) if with_callback else None
+    log_every, stop_at = 2, 6
+    straight = _medium(n_steps=stop_at, log_every=log_every).fit(X)
+    positions = 0
+    for position in range(0, 100):
+        gan, fired = _fit_interrupted_in_log_fn(X, position, stop_at, callback, n_steps=10, log_every=log_every)
+        if not fired:  # past the last line of the logging function
+            break
+        positions += 1
+        assert gan.n_steps_ == stop_at == int(gan._state["counters"][0]), (position, gan.n_steps_)
+        lengths = {k: len(v) for k, v in gan.history_.items()}
+        assert len(set(lengths.values())) == 1, (position, lengths)
+        assert gan.history_["step"].tolist() == list(range(log_every, stop_at + 1, log_every)), \
+            (position, gan.history_["step"])
+        for k in straight.history_:
+            np.testing.assert_array_equal(gan.history_[k], straight.history_[k], err_msg=f"{k} at position {position}")
+    assert positions >= 3  # the entry and at least two lines of the logging function were hit

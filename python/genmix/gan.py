@@ -51,6 +51,19 @@ def _check_hidden(value, name):
     return tuple(int(s) for s in sizes)
 
 
+def _complete_history(history, record):
+    """history (lists per key) with no partial entry and with the newest logged step, ``record`` =
+    ``[step, stats...]`` as the core wrote it, when log_fn was interrupted before recording it."""
+    m = min(len(v) for v in history.values())
+    history = {k: v[:m] for k, v in history.items()}
+    step = int(record[0])
+    if step > 0 and (m == 0 or history["step"][-1] < step):
+        history["step"].append(step)
+        for k, v in zip(HISTORY_KEYS[1:], record[1:]):
+            history[k].append(float(v))
+    return history
+
+
 class GAN(BaseEstimator):
     """A generative adversarial network of two MLPs, trained in C++.
 
@@ -413,6 +426,10 @@ class GAN(BaseEstimator):
                 bar = None
         start = int(state["counters"][0])
         last_seen = [start]
+        # The core writes each logged step and its stats here before it calls log_fn, so an entry
+        # that log_fn could not record (a Ctrl-C pending while the core computed the step fires as
+        # soon as log_fn starts; one may also land between its appends) is recovered below.
+        record = np.full(len(HISTORY_KEYS), -1.0)
 
         def publish():
             self._state = {k: v.copy() for k, v in state.items()}
@@ -437,10 +454,11 @@ class GAN(BaseEstimator):
         self.diverged_ = False
         try:
             status, _ = _core.gan_train(config, X, state, int(seed), int(self.n_steps), int(self.log_every),
-                                        log_fn)
+                                        log_fn, record)
         finally:
             if bar is not None:
                 bar.close()
+            history = _complete_history(history, record)
             # a divergence may roll back past a logged step: keep the history of the state kept
             kept = [i for i, s in enumerate(history["step"]) if s <= state["counters"][0]]
             history = {k: [v[i] for i in kept] for k, v in history.items()}
