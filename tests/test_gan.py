@@ -734,3 +734,38 @@ def test_ctrl_c_in_the_logging_step_keeps_its_history_entry(with_callback):
         for k in straight.history_:
             np.testing.assert_array_equal(gan.history_[k], straight.history_[k], err_msg=f"{k} at position {position}")
     assert positions >= 3  # the entry and at least two lines of the logging function were hit
+
+
+def test_calibration_uses_adam_whatever_the_optimizer():
+    """The calibration rounds use Adam (0.9, 0.999) as documented, also for optimizer='sgd':
+    without training steps both GANs share the initial state, so their calibrations agree
+    (issue 12 fuzzing: SGD there blew the calibrated weights up to 1e27 and log_m to NaN)."""
+    X = make_ring(300, random_state=0)[0]
+    kw = dict(n_steps=0, calibration_steps=(3, 2))
+    adam, sgd = _medium(optimizer="adam", **kw).fit(X), _medium(optimizer="sgd", **kw).fit(X)
+    for key in ("d_cal", "log_m", "log_ratio_q"):
+        np.testing.assert_array_equal(adam._state[key], sgd._state[key], err_msg=key)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_calibration_not_finite_on_a_training_row_is_dropped(tmp_path, seed):
+    """A finite training row whose calibrated logit overflows the model's dtype (float32 3e38,
+    standardize=False, never drawn into a calibration minibatch) gave NaN log_m / log_ratio_q,
+    and a saved model that GAN.load refuses: the calibration is dropped with a warning instead."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(2000, 2)), [[3e38, 3e38]]]).astype(np.float32)
+    gan = GAN(generator_hidden=(4,), discriminator_hidden=(4,), n_steps=0, calibration_steps=2, batch_size=2,
+              standardize=False, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gan.fit(X)
+    if "d_cal" in gan._state:
+        for key in ("d_cal", "log_m", "log_ratio_q"):
+            assert np.all(np.isfinite(gan._state[key])), key
+    else:
+        assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+        with pytest.raises(ValueError, match="rejection=False"):
+            gan.sample(3)
+    assert np.all(np.isfinite(gan.sample(3, random_state=0, rejection=False)))
+    gan.save(tmp_path / "m.npz")
+    GAN.load(tmp_path / "m.npz")
