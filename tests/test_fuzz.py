@@ -477,6 +477,9 @@ KNOWN_GMM = [
                  id="sibling-tied-not-symmetric-weights"),
     pytest.param(_gmm(seed=3735, n=38, d=4, log_scale=6.0, quirk="outlier", n_components=2, covariance_type="tied"),
                  id="sibling-tied-not-symmetric-outlier"),
+    # sibling: the same for full covariances (float64, an outlier, hard EM from a random init)
+    pytest.param(_gmm(seed=2, n=32, d=2, quirk="outlier", n_components=2, init_params="random", algorithm="hard",
+                      reg_covar=1.0), id="sibling-full-not-symmetric-outlier"),
 ]
 
 
@@ -548,3 +551,13 @@ def test_known_sibling_a_far_row_keeps_the_other_component_exact():
     near = int(np.argmin(np.abs(gm.means_[:, 0])))
     np.testing.assert_allclose(gm.means_[near], [0.1, -0.3], rtol=1e-9)
     np.testing.assert_allclose(gm.covariances_[near], 1e-6 * np.eye(2), rtol=1e-6)
+
+
+def test_known_sibling_classifier_probabilities_sum_to_one():
+    """A row far from every class (log-likelihoods near -5e10) gets probabilities summing to
+    1 + 2.4e-6 in float64: exp(joint - logsumexp(joint)) loses the digits that a softmax of
+    joint - max(joint) keeps."""
+    X = np.full((9, 1), 10001.0)
+    y = np.array([1, 0, 0, 0, 0, 1, 1, 1, 0])
+    clf = GaussianMixtureClassifier(reg_covar=1e-3).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba([[0.0]]).sum(axis=1), [1.0], rtol=0, atol=1e-12)
