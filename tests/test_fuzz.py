@@ -18,7 +18,7 @@ cases found so far are kept at the end as plain parametrised regression tests (`
 so that they go on being checked whatever the fuzzing draws.
 
 Bounded for CI: ``derandomize=True`` (the same cases on every run, no example database) and a
-fixed number of examples per test (100 GAN fits, a few thousand mixture fits): about a minute
+fixed number of examples per test (60 GAN fits, a few thousand mixture fits): about a minute
 for the whole file on two cores when it passes (a failing test adds hypothesis's shrinking,
 up to a minute or so more). To fuzz longer and randomised, set ``GENMIX_FUZZ_EXAMPLES``, e.g.::
 
@@ -425,7 +425,7 @@ gan_cases = dict(
     n_threads=st.integers(1, 2),
 )
 
-@_settings(100)
+@_settings(60)
 @given(**gan_cases)
 def test_gan_fuzz(**case):
     check_gan(**case)
