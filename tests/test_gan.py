@@ -671,3 +671,101 @@ def test_callback_exception_keeps_completed_steps():
         gan.fit(X, callback=cb)
     assert gan.n_steps_ == 4
     _state_equal(gan, _medium(n_steps=4, log_every=2).fit(X))
+
+
+def _fit_interrupted_in_log_fn(X, position, step, callback=None, **kw):
+    """Fit with a KeyboardInterrupt raised inside GAN.fit's logging function on logging step
+    ``step``: at its entry (position 0, as a Ctrl-C pending while the core computed the step
+    fires there) or at its ``position``-th line. Returns (gan, whether it fired)."""
+    import sys
+
+    fired = []
+
+    def local(frame, event, arg):
+        if event == "line":
+            local.lines += 1
+            if local.lines == position:
+                fired.append(position)
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "log_fn" and frame.f_code.co_filename.endswith("gan.py") \
+                and frame.f_locals.get("step") == step and not fired:
+            if position == 0:
+                fired.append(0)
+                raise KeyboardInterrupt
+            local.lines = 0
+            return local
+        return None
+
+    gan = _medium(**kw)
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        gan.fit(X, callback=callback)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.settrace(previous)
+    return gan, bool(fired)
+
+
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_ctrl_c_in_the_logging_step_keeps_its_history_entry(with_callback):
+    """Wherever a KeyboardInterrupt lands in the logging of a step (the core has already
+    committed that step), history_ holds every logged step of the published state, the
+    interrupted one included, and no partial entry (issue 12, item 16)."""
+    X = make_ring(300, random_state=0)[0]
+    callback = (lambda gan, step, stats: False) if with_callback else None
+    log_every, stop_at = 2, 6
+    straight = _medium(n_steps=stop_at, log_every=log_every).fit(X)
+    positions = 0
+    for position in range(0, 100):
+        gan, fired = _fit_interrupted_in_log_fn(X, position, stop_at, callback, n_steps=10, log_every=log_every)
+        if not fired:  # past the last line of the logging function
+            break
+        positions += 1
+        assert gan.n_steps_ == stop_at == int(gan._state["counters"][0]), (position, gan.n_steps_)
+        lengths = {k: len(v) for k, v in gan.history_.items()}
+        assert len(set(lengths.values())) == 1, (position, lengths)
+        assert gan.history_["step"].tolist() == list(range(log_every, stop_at + 1, log_every)), \
+            (position, gan.history_["step"])
+        for k in straight.history_:
+            np.testing.assert_array_equal(gan.history_[k], straight.history_[k], err_msg=f"{k} at position {position}")
+    assert positions >= 3  # the entry and at least two lines of the logging function were hit
+
+
+def test_calibration_uses_adam_whatever_the_optimizer():
+    """The calibration rounds use Adam (0.9, 0.999) as documented, also for optimizer='sgd':
+    without training steps both GANs share the initial state, so their calibrations agree
+    (issue 12 fuzzing: SGD there blew the calibrated weights up to 1e27 and log_m to NaN)."""
+    X = make_ring(300, random_state=0)[0]
+    kw = dict(n_steps=0, calibration_steps=(3, 2))
+    adam, sgd = _medium(optimizer="adam", **kw).fit(X), _medium(optimizer="sgd", **kw).fit(X)
+    for key in ("d_cal", "log_m", "log_ratio_q"):
+        np.testing.assert_array_equal(adam._state[key], sgd._state[key], err_msg=key)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_calibration_not_finite_on_a_training_row_is_dropped(tmp_path, seed):
+    """A finite training row whose calibrated logit overflows the model's dtype (float32 3e38,
+    standardize=False, never drawn into a calibration minibatch) gave NaN log_m / log_ratio_q,
+    and a saved model that GAN.load refuses: the calibration is dropped with a warning instead."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(2000, 2)), [[3e38, 3e38]]]).astype(np.float32)
+    gan = GAN(generator_hidden=(4,), discriminator_hidden=(4,), n_steps=0, calibration_steps=2, batch_size=2,
+              standardize=False, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gan.fit(X)
+    if "d_cal" in gan._state:
+        for key in ("d_cal", "log_m", "log_ratio_q"):
+            assert np.all(np.isfinite(gan._state[key])), key
+    else:
+        assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+        with pytest.raises(ValueError, match="rejection=False"):
+            gan.sample(3)
+    assert np.all(np.isfinite(gan.sample(3, random_state=0, rejection=False)))
+    gan.save(tmp_path / "m.npz")
+    GAN.load(tmp_path / "m.npz")

@@ -81,7 +81,8 @@ const char* status_name(gan::Status s) {
 
 template <class T>
 py::tuple train_t(const gan::Config& c, const py::array& X, const py::dict& st, std::uint64_t seed,
-                  std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn) {
+                  std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn,
+                  const py::object& log_record) {
     if (X.ndim() != 2 || X.shape(1) != c.dim() || X.shape(0) < 1) throw std::invalid_argument("X has the wrong shape");
     const long n = (long)X.shape(0);
     const T* x = cbuf<T>(X, "X", n * c.dim());
@@ -100,10 +101,21 @@ py::tuple train_t(const gan::Config& c, const py::array& X, const py::dict& st, 
     S.seed = seed;
     if (log_every < 1) throw std::invalid_argument("log_every must be >= 1");
 
+    // log_record (optional, float64, 1 + kNStats): each logged step and its stats are written
+    // there before log_fn runs. No Python code runs between the core's commit of a logging step
+    // and this write, so a KeyboardInterrupt that fires at the start of log_fn (Ctrl-C pressed
+    // while the core was computing) cannot lose the step's history entry: the caller finds it here.
+    double* record = nullptr;
+    if (!log_record.is_none())
+        record = buf<double>(log_record.cast<py::array>(), "log_record", 1 + gan::kNStats);
     gan::LogFn log;
     if (!log_fn.is_none()) {
         log = [&](std::int64_t step, const double* stats) {
             py::gil_scoped_acquire gil;
+            if (record) {
+                record[0] = (double)step;
+                std::copy(stats, stats + gan::kNStats, record + 1);
+            }
             py::array_t<double> a(gan::kNStats);
             std::copy(stats, stats + gan::kNStats, a.mutable_data());
             return log_fn(step, a).cast<bool>();
@@ -181,14 +193,16 @@ void register_gan(py::module_& m) {
     m.def(
         "gan_train",
         [](const py::dict& config, const py::array& X, const py::dict& state, std::uint64_t seed,
-           std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn) {
+           std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn, const py::object& log_record) {
             const gan::Config c = make_config(config);
-            return has_type<float>(X) ? train_t<float>(c, X, state, seed, n_steps, log_every, log_fn)
-                                      : train_t<double>(c, X, state, seed, n_steps, log_every, log_fn);
+            return has_type<float>(X) ? train_t<float>(c, X, state, seed, n_steps, log_every, log_fn, log_record)
+                                      : train_t<double>(c, X, state, seed, n_steps, log_every, log_fn, log_record);
         },
         py::arg("config"), py::arg("X"), py::arg("state"), py::arg("seed"), py::arg("n_steps"),
-        py::arg("log_every"), py::arg("log_fn"),
-        "Run n_steps GAN training steps in place on the state arrays; returns (status, last step's stats).");
+        py::arg("log_every"), py::arg("log_fn"), py::arg("log_record") = py::none(),
+        "Run n_steps GAN training steps in place on the state arrays; returns (status, last step's stats). "
+        "log_record (float64, 1 + n_stats, optional) receives each logged step and its stats before log_fn "
+        "is called.");
     m.def(
         "gan_calibrate",
         [](const py::dict& config, const py::array& X, const py::array& g, const py::array& d, std::int64_t n_steps,

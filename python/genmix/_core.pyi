@@ -170,6 +170,7 @@ def gan_train(
     n_steps: int,
     log_every: int,
     log_fn: Optional[Callable[[int, npt.NDArray[np.float64]], bool]],
+    log_record: Optional[npt.NDArray[np.float64]] = None,
 ) -> tuple[str, npt.NDArray[np.float64]]: ...
 def gan_calibrate(
     config: dict,

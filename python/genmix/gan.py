@@ -51,6 +51,19 @@ def _check_hidden(value, name):
     return tuple(int(s) for s in sizes)
 
 
+def _complete_history(history, record):
+    """history (lists per key) with no partial entry and with the newest logged step, ``record`` =
+    ``[step, stats...]`` as the core wrote it, when log_fn was interrupted before recording it."""
+    m = min(len(v) for v in history.values())
+    history = {k: v[:m] for k, v in history.items()}
+    step = int(record[0])
+    if step > 0 and (m == 0 or history["step"][-1] < step):
+        history["step"].append(step)
+        for k, v in zip(HISTORY_KEYS[1:], record[1:]):
+            history[k].append(float(v))
+    return history
+
+
 class GAN(BaseEstimator):
     """A generative adversarial network of two MLPs, trained in C++.
 
@@ -136,8 +149,9 @@ class GAN(BaseEstimator):
         round, starting from the previous round's weights, against the samples that
         rejection with the rounds so far accepts (100,000 candidates; without the floor of
         :meth:`sample`), so it learns what is still wrong with them. Every round uses the
-        logistic loss whatever ``loss`` is, no penalty, Adam (0.9, 0.999) from fresh moments
-        at rate 1e-2 decaying linearly to 0.
+        logistic loss whatever ``loss`` is, no penalty, Adam (0.9, 0.999) whatever ``optimizer``
+        is, from fresh moments at rate 1e-2 decaying linearly to 0. A calibration that diverges,
+        or whose log ratio is not finite at every training row, is dropped with a RuntimeWarning.
         The sum of the rounds' logits is the estimate. None of it changes the training
         state or :attr:`discriminator_`; it is redone at the end of every ``fit`` (also with
         ``resume``), so resumed runs stay bit-identical to straight ones. An int is one
@@ -419,6 +433,10 @@ class GAN(BaseEstimator):
                 bar = None
         start = int(state["counters"][0])
         last_seen = [start]
+        # The core writes each logged step and its stats here before it calls log_fn, so an entry
+        # that log_fn could not record (a Ctrl-C pending while the core computed the step fires as
+        # soon as log_fn starts; one may also land between its appends) is recovered below.
+        record = np.full(len(HISTORY_KEYS), -1.0)
 
         def publish():
             self._state = {k: v.copy() for k, v in state.items()}
@@ -443,10 +461,11 @@ class GAN(BaseEstimator):
         self.diverged_ = False
         try:
             status, _ = _core.gan_train(config, X, state, int(seed), int(self.n_steps), int(self.log_every),
-                                        log_fn)
+                                        log_fn, record)
         finally:
             if bar is not None:
                 bar.close()
+            history = _complete_history(history, record)
             # a divergence may roll back past a logged step: keep the history of the state kept
             kept = [i for i, s in enumerate(history["step"]) if s <= state["counters"][0]]
             history = {k: [v[i] for i in kept] for k, v in history.items()}
@@ -461,8 +480,8 @@ class GAN(BaseEstimator):
         return self
 
     # the calibration rounds' optimizer settings; log M is this percentile of the training rows' logits
-    _CALIBRATION = {"loss": "non-saturating", "penalty": "none", "lr_d": 1e-2, "beta1": 0.9, "beta2": 0.999,
-                    "lr_schedule": "linear", "lr_end_factor": 0.0}
+    _CALIBRATION = {"loss": "non-saturating", "penalty": "none", "optimizer": "adam", "lr_d": 1e-2, "beta1": 0.9,
+                    "beta2": 0.999, "lr_schedule": "linear", "lr_end_factor": 0.0}
     _LOG_M_PERCENTILE = 95.0
     # sample()'s default floor: candidates whose log ratio is below this quantile of the training rows' are rejected
     _FLOOR = 0.05
@@ -491,6 +510,11 @@ class GAN(BaseEstimator):
             stages.append(d.copy())
             nets = [self._mlp(config["d_sizes"], w, dtype) for w in stages]
             r_train = self._log_ratio(nets, X)
+            if not np.all(np.isfinite(r_train)):  # a finite row whose logit overflows the model's dtype
+                warnings.warn("GAN: the calibrated discriminator's log ratio is not finite at some training rows "
+                              "(values too large for the model's dtype; standardize=True avoids this); sample() can "
+                              "only use the raw generator (rejection=False).", RuntimeWarning, stacklevel=3)
+                return
             log_m = np.percentile(r_train, self._LOG_M_PERCENTILE)
             if r + 1 < len(rounds):  # the next round's pool: what rejection with these rounds accepts
                 rs = np.random.RandomState(seed % 2**32)
@@ -610,7 +634,8 @@ class GAN(BaseEstimator):
             return G.forward(self.sample_latent(n, rs).astype(G.dtype), n_threads=self.n_threads)
         if "d_cal" not in self._state:
             raise ValueError("GAN.sample(rejection=True) needs the calibrated discriminator, which this GAN does not "
-                             "have (calibration_steps=0, or training diverged or was interrupted); use "
+                             "have (calibration_steps=0, training diverged or was interrupted, or the calibration "
+                             "failed); use "
                              "rejection=False for the raw generator, or fit(X, resume=True) with n_steps=0 and "
                              "calibration_steps > 0 to calibrate.")
         nets = [self._discriminator(w) for w in self._state["d_cal"]]
