@@ -1355,12 +1355,17 @@ inline RowMatD precision_cholesky_full(const MatD& cov, int component, double re
 // a few units of the data type's epsilon times the size of the sums it came from.
 constexpr double kRoundingUnits = 32;
 
-// Whether cov, as stored in the data type (float32 fits store float32 covariances), is
-// positive definite.
-inline bool stored_positive_definite(const MatD& cov, bool f32) {
+// Whether cov is positive definite with a margin any Cholesky routine resolves (every
+// pivot^2 above 2 (d + 1) eps of the largest variance), both as computed and as stored in
+// the data type (float32 fits store float32 covariances).
+inline bool stored_positive_definite(const MatD& cov, double eps, bool f32) {
     if (!cov.allFinite()) return false;
-    Eigen::LLT<MatD> llt(f32 ? MatD(cov.cast<float>().cast<double>()) : cov);
-    return llt.info() == Eigen::Success && (llt.matrixLLT().diagonal().array() > 0).all();
+    const double margin = 2.0 * (double)(cov.rows() + 1) * eps * cov.diagonal().maxCoeff();
+    auto resolved = [margin](const MatD& m) {
+        Eigen::LLT<MatD> llt(m);
+        return llt.info() == Eigen::Success && (llt.matrixLLT().diagonal().array().square() > margin).all();
+    };
+    return resolved(cov) && (!f32 || resolved(cov.cast<float>().cast<double>()));
 }
 
 // One rule for every covariance type: a covariance is the scatter S (per unit weight) plus
@@ -1375,7 +1380,7 @@ inline MatD regularised_covariance(const MatD& S, double moments, const MStepOpt
     const MatD Ss = 0.5 * (S + S.transpose());  // symmetric as stored (contracted FMAs may round the halves apart)
     MatD C = Ss;
     C.diagonal().array() += o.reg_covar;
-    if (o.reg_covar > 0 && stored_positive_definite(C, o.float32)) return C;  // the usual case
+    if (o.reg_covar > 0 && stored_positive_definite(C, o.eps, o.float32)) return C;  // the usual case
     if (!Ss.allFinite()) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
     Eigen::SelfAdjointEigenSolver<MatD> es(Ss);
     if (es.info() != Eigen::Success) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
@@ -1396,7 +1401,7 @@ inline MatD regularised_covariance(const MatD& S, double moments, const MStepOpt
     lam.array() += ridge;
     C = es.eigenvectors() * lam.asDiagonal() * es.eigenvectors().transpose();
     C = (0.5 * (C + C.transpose())).eval();
-    if (!stored_positive_definite(C, o.float32)) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
+    if (!stored_positive_definite(C, o.eps, o.float32)) throw std::domain_error(not_pd_message(component, o.reg_covar, o.float32));
     return C;
 }
 
@@ -1488,7 +1493,7 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
             v = (v > kRoundingUnits * o.eps * s2 / Neff[j]).select(v, 0.0) + o.reg_covar;
             if (sph) v = ArrD::Constant(1, v.mean());
             for (long f = 0; f < v.size(); ++f) {
-                if (!(v[f] > 0) || !std::isfinite(v[f])) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
+                if (!(v[f] > 0) || !std::isfinite(v[f]) || (o.float32 && !((float)v[f] > 0))) throw std::domain_error(not_pd_message(j, o.reg_covar, o.float32));
                 const long idx = sph ? j : (long)j * d + f;
                 p.covariances[idx] = v[f];
                 p.prec_chol[idx] = 1.0 / std::sqrt(v[f]);
