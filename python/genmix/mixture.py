@@ -18,6 +18,7 @@ from ._base import (
     check_random_state,
     draw_seed,
 )
+from ._far_rows import careful_posteriors, mixture_components, needs_careful_path
 from ._validation import (
     as_float_array,
     check_array,
@@ -648,18 +649,46 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             )
         return Xc
 
+    def _components(self):
+        """The fitted components in the form of the careful path (see ``_far_rows``)."""
+        return mixture_components(self.weights_, self.means_, self.precisions_cholesky_, self.covariance_type)
+
     def _evaluate(self, Xc, log_prob=False, resp=False, labels=False, imputed=False):
-        """(log_prob, resp, labels, imputed) as requested, None for the others."""
+        """(log_prob, resp, labels, imputed) as requested, None for the others.
+
+        The core computes every row; the rare rows where its result overflows or has lost
+        its precision (far from every component, see ``_far_rows``) are recomputed on the
+        careful path, so every finite row gets its log-density (or -inf) and well-defined
+        posteriors, with ``labels`` their argmax."""
         owner = type(self).__name__
         n_threads = check_n_threads(self.n_threads, owner)
-        return _core.evaluate(
+        out = list(_core.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
-            log_prob, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
-        )
+            True, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
+        ))
+        far = np.flatnonzero(needs_careful_path(out[0], Xc.dtype))
+        if len(far):
+            lp, log_resp, filled = careful_posteriors(Xc[far], self._components(), imputed=imputed)
+            out[0][far] = lp
+            if resp:
+                out[1][far] = np.exp(log_resp)
+            if labels:
+                out[2][far] = np.argmax(log_resp, axis=1)
+            if imputed:
+                out[3][far] = filled
+        if not log_prob:
+            out[0] = None
+        return tuple(out)
 
     def score_samples(self, X):
         """Log-density of the mixture at each row.
+
+        Every finite row gets its log-density, or -inf when that is below the float64
+        range — never NaN: rows so far from every component that the core's squared
+        distances overflow (about 1e154 in float64, 1e19 in float32) are recomputed in
+        float64 with rescaled distances. For float32 data the result is float64 too, so
+        a far float32 row can have a finite log-density beyond the float32 range.
 
         Parameters
         ----------
@@ -686,6 +715,12 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row (responsibilities).
+
+        Every row sums to 1 and :meth:`predict` is its argmax. For a row far from every
+        component the exact posterior is computed from rescaled distances (never NaN):
+        it goes to the component with the smallest Mahalanobis distance, components
+        with equal covariances are decided by the linear term of their log-odds, equal
+        components share by their weights.
 
         Parameters
         ----------
