@@ -160,7 +160,8 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         among them), an unlabelled row is assigned as usual; this is EM for the
         likelihood of the observed data, ``prod_labelled p(x_i, y_i) *
         prod_unlabelled p(x_i)``, which is what ``lower_bounds_`` reports (per row,
-        weighted mean; hard EM: its complete-data version) and what never decreases.
+        weighted mean; hard EM: its complete-data version) and what never decreases
+        without a ridge (see ``lower_bounds_`` for ``reg_covar > 0``).
         Initialisation (unless all of ``weights_init``, ``means_init`` and
         ``precisions_init`` are given; ``init_params`` is then not used): each class's
         components are fitted to its labelled rows only — one component per class
@@ -175,8 +176,9 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         over its observed features; each M-step uses the conditional expectations of
         the missing entries given the observed ones, second moments including the
         conditional covariance. ``lower_bounds_`` is then the observed-data mean
-        log-likelihood, which never decreases. ``score_samples``, ``score``,
-        ``predict`` and ``predict_proba`` accept NaN too and marginalise over it, and
+        log-likelihood, which never decreases without a ridge (see ``lower_bounds_``).
+        ``score_samples``, ``score``, ``predict`` and ``predict_proba`` accept NaN too
+        and marginalise over it, and
         :meth:`impute` fills it in. Rows (and, for ``fit``, features) without any
         observed value are rejected; infinity is always rejected. The initialisation
         (k-means etc.) runs on a copy of X with each NaN replaced by its column's
@@ -198,7 +200,20 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     lower_bound_ : float
         Objective of the best run at its last iteration.
     lower_bounds_ : list of float
-        The objective at every iteration of the best run (monotone non-decreasing).
+        The objective at every iteration of the best run: entry ``i`` is the objective
+        (the weighted mean log-likelihood per row — observed-data with missing values,
+        complete-data for hard EM) at the parameters after ``i`` M-steps, entry 0 at the
+        initial ones (with ``warm_start``, the previous fit's); the fitted parameters are
+        one M-step past the last entry. With ``reg_covar=0`` it never decreases (EM;
+        up to floating-point rounding). With ``reg_covar > 0`` it can decrease: as in
+        scikit-learn, the M-step adds the ridge ``reg_covar * I`` to each covariance, so it
+        maximises the expected complete-data log-likelihood minus
+        ``reg_covar / 2 * sum_j N_j tr(Sigma_j^-1)`` (``N_j`` that step's weighted
+        responsibility sums), not the likelihood. One step then loses at most
+        ``reg_covar / 2 * sum_j w_j tr(Sigma_j^-1)``, with ``w_j`` the weights after the
+        step and ``Sigma_j`` the covariances before it: negligible while the variances
+        are much larger than ``reg_covar``, large for a component whose scatter is
+        (nearly) singular. float32 fits add float32 rounding to both statements.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
