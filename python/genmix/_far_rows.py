@@ -122,13 +122,16 @@ def _log_odds(z, e, r, means, factors, kind, K, ref):
         quad = (np.square(z) * (p[None] - p_ref[:, None, :])).sum(axis=2)
         lin = (mu_diff * p_ref[:, None, :] * zsum).sum(axis=2)
     else:
-        u_ref = factors[ref]  # (n, d, d)
-        cross = np.square(np.einsum("nkd,nde->nke", z, u_ref)).sum(axis=2)
         k = len(factors)
         equal = np.array([[np.array_equal(factors[a], factors[b]) for b in range(k)] for a in range(k)])
-        same = equal[ref]  # (n, k): P_j == P_ref exactly (tied, or repeated components)
-        quad = np.where(same, 0.0, r - cross)
-        lin = (np.einsum("nkd,nde->nke", mu_diff, u_ref) * np.einsum("nkd,nde->nke", zsum, u_ref)).sum(axis=2)
+        quad = np.empty_like(r)
+        lin = np.empty_like(r)
+        for j in np.unique(ref):  # the rows of one reference share its factor: no (n, d, d) copies
+            sel = ref == j
+            u = factors[j]
+            cross = np.square(z[sel] @ u).sum(axis=2)
+            quad[sel] = np.where(equal[j][None, :], 0.0, r[sel] - cross)  # 0 where P_j == P_ref exactly
+            lin[sel] = ((mu_diff[sel] @ u) * (zsum[sel] @ u)).sum(axis=2)
     with np.errstate(over="ignore", invalid="ignore"):
         half_dq = np.ldexp(0.5 * (quad + lin), 2 * e[:, None])  # 0.5 (q_j - q_ref), may be +-inf
         odds = (K[None, :] - K[ref][:, None]) - half_dq
