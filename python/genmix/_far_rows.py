@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 _LOG_2PI = np.log(2.0 * np.pi)
-_ROW_CHUNK = 256  # rows per vectorised group (bounds the (rows, k, d, d) temporaries)
+_ROW_CHUNK = 256  # rows per vectorised group (bounds the (rows, k, d) temporaries)
 
 
 def needs_careful_path(log_prob, dtype):
