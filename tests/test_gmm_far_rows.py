@@ -242,3 +242,18 @@ def test_ordinary_rows_keep_the_cores_results():
                                                                "full"))
     assert_allclose(gm.score_samples(X), lp, rtol=1e-12)  # the careful path agrees where both work
     assert_allclose(gm.predict_proba(X), np.exp(log_resp), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", COVARIANCE_TYPES)
+def test_classifier_far_rows_with_missing_values(cov, dtype):
+    X = _data().astype(dtype)
+    X[np.random.default_rng(2).random(len(X)) < 0.2, 1] = np.nan
+    clf = GaussianMixtureClassifier(2, covariance_type=cov, missing="em", random_state=0).fit(X, np.repeat([0, 1], 150))
+    R = _far_rows(dtype)
+    R[::2, 1] = np.nan
+    R[1::4, 0] = np.nan
+    proba = clf.predict_proba(R)
+    assert np.all(np.isfinite(proba)) and not np.isnan(clf.predict_log_proba(R)).any()
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert_array_equal(clf.predict(R), clf.classes_[np.argmax(proba, axis=1)])
