@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ._base import BaseEstimator, ClassifierMixin, check_is_fitted
+from ._far_rows import careful_posteriors, needs_careful_path, pool_components
 from ._validation import check_array, check_n_threads, feature_names_of
 from .mixture import GaussianMixture
 
@@ -87,7 +88,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
         log p(c | x) = log prior_c + log p(x | c) - logsumexp_c'(log prior_c' + log p(x | c')),
 
-    with ``log p(x | c)`` from :meth:`GaussianMixture.score_samples`. With
+    with ``log p(x | c)`` from :meth:`GaussianMixture.score_samples`. For a row so far
+    from every component that these overflow or lose their differences, the posterior is
+    computed exactly from rescaled distances over all classes' components (the class of
+    the nearest one in Mahalanobis distance wins): probabilities are never NaN, every row
+    sums to 1 and :meth:`predict` is the argmax of :meth:`predict_proba`. With
     ``n_components=1`` and ``covariance_type='full'`` this is quadratic discriminant
     analysis with a ridge ``reg_covar`` on every class covariance.
 
@@ -296,7 +301,34 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         for j, gm in enumerate(self.estimators_):
             jll[:, j] = gm.score_samples(Xc)
         jll += log_prior
-        return jll
+        return jll, Xc
+
+    def _log_posterior(self, X):
+        """log p(c | x), shape (n_samples, n_classes), every row normalised.
+
+        Bayes' rule on the joint log-likelihoods, except for the rare rows where those
+        overflow (-inf for every class) or are too large for their differences to mean
+        anything (far from every component): there the components of all classes are
+        pooled, weighted by the priors, on the careful path of ``_far_rows`` — the class
+        of the component with the smallest Mahalanobis distance wins (the limit along
+        the row's direction)."""
+        jll, Xc = self._joint_log_likelihood(X)
+        norm = _logsumexp(jll, axis=1)
+        with np.errstate(invalid="ignore"):
+            log_proba = jll - norm[:, None]
+        far = np.flatnonzero(needs_careful_path(norm, Xc.dtype))
+        if len(far):
+            with np.errstate(divide="ignore"):
+                log_prior = np.log(self.class_prior_)
+            parts = []
+            for prior, gm in zip(log_prior, self.estimators_):
+                log_w, means, factors, kind = gm._components()
+                parts.append((log_w + prior, means, factors, kind))
+            components, owner = pool_components(parts)
+            _, log_resp, _ = careful_posteriors(Xc[far], components)
+            for c in range(len(self.classes_)):
+                log_proba[far, c] = _logsumexp(log_resp[:, owner == c], axis=1)
+        return log_proba
 
     def predict_log_proba(self, X):
         """Log of the posterior class probabilities.
@@ -310,8 +342,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        jll = self._joint_log_likelihood(X)
-        return jll - _logsumexp(jll, axis=1)[:, None]
+        return self._log_posterior(X)
 
     def predict_proba(self, X):
         """Posterior class probabilities (each row sums to 1).
@@ -325,10 +356,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return np.exp(self.predict_log_proba(X))
+        return np.exp(self._log_posterior(X))
 
     def predict(self, X):
-        """Most probable class of each row (Bayes' rule).
+        """Most probable class of each row (Bayes' rule; the argmax of :meth:`predict_proba`).
 
         Parameters
         ----------
@@ -339,5 +370,5 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        jll = self._joint_log_likelihood(X)
-        return self.classes_[np.argmax(jll, axis=1)]
+        log_proba = self._log_posterior(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]

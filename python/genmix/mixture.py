@@ -18,6 +18,7 @@ from ._base import (
     check_random_state,
     draw_seed,
 )
+from ._far_rows import careful_posteriors, mixture_components, needs_careful_path
 from ._validation import (
     as_float_array,
     check_array,
@@ -179,7 +180,8 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         among them), an unlabelled row is assigned as usual; this is EM for the
         likelihood of the observed data, ``prod_labelled p(x_i, y_i) *
         prod_unlabelled p(x_i)``, which is what ``lower_bounds_`` reports (per row,
-        weighted mean; hard EM: its complete-data version) and what never decreases.
+        weighted mean; hard EM: its complete-data version) and what never decreases
+        without a ridge (see ``lower_bounds_`` for ``reg_covar > 0``).
         Initialisation (unless all of ``weights_init``, ``means_init`` and
         ``precisions_init`` are given; ``init_params`` is then not used): each class's
         components are fitted to its labelled rows only — one component per class
@@ -194,8 +196,9 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         over its observed features; each M-step uses the conditional expectations of
         the missing entries given the observed ones, second moments including the
         conditional covariance. ``lower_bounds_`` is then the observed-data mean
-        log-likelihood, which never decreases. ``score_samples``, ``score``,
-        ``predict`` and ``predict_proba`` accept NaN too and marginalise over it, and
+        log-likelihood, which never decreases without a ridge (see ``lower_bounds_``).
+        ``score_samples``, ``score``, ``predict`` and ``predict_proba`` accept NaN too
+        and marginalise over it, and
         :meth:`impute` fills it in. Rows (and, for ``fit``, features) without any
         observed value are rejected; infinity is always rejected. The initialisation
         (k-means etc.) runs on a copy of X with each NaN replaced by its column's
@@ -217,7 +220,20 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     lower_bound_ : float
         Objective of the best run at its last iteration.
     lower_bounds_ : list of float
-        The objective at every iteration of the best run (monotone non-decreasing).
+        The objective at every iteration of the best run: entry ``i`` is the objective
+        (the weighted mean log-likelihood per row — observed-data with missing values,
+        complete-data for hard EM) at the parameters after ``i`` M-steps, entry 0 at the
+        initial ones (with ``warm_start``, the previous fit's); the fitted parameters are
+        one M-step past the last entry. With ``reg_covar=0`` it never decreases (EM;
+        up to floating-point rounding). With ``reg_covar > 0`` it can decrease: as in
+        scikit-learn, the M-step adds the ridge ``reg_covar * I`` to each covariance, so it
+        maximises the expected complete-data log-likelihood minus
+        ``reg_covar / 2 * sum_j N_j tr(Sigma_j^-1)`` (``N_j`` that step's weighted
+        responsibility sums), not the likelihood. One step then loses at most
+        ``reg_covar / 2 * sum_j w_j tr(Sigma_j^-1)``, with ``w_j`` the weights after the
+        step and ``Sigma_j`` the covariances before it: negligible while the variances
+        are much larger than ``reg_covar``, large for a component whose scatter is
+        (nearly) singular. float32 fits add float32 rounding to both statements.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -676,18 +692,46 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             )
         return Xc
 
+    def _components(self):
+        """The fitted components in the form of the careful path (see ``_far_rows``)."""
+        return mixture_components(self.weights_, self.means_, self.precisions_cholesky_, self.covariance_type)
+
     def _evaluate(self, Xc, log_prob=False, resp=False, labels=False, imputed=False):
-        """(log_prob, resp, labels, imputed) as requested, None for the others."""
+        """(log_prob, resp, labels, imputed) as requested, None for the others.
+
+        The core computes every row; the rare rows where its result overflows or has lost
+        its precision (far from every component, see ``_far_rows``) are recomputed on the
+        careful path, so every finite row gets its log-density (or -inf) and well-defined
+        posteriors, with ``labels`` their argmax."""
         owner = type(self).__name__
         n_threads = check_n_threads(self.n_threads, owner)
-        return _core.evaluate(
+        out = list(_core.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
-            log_prob, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
-        )
+            True, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
+        ))
+        far = np.flatnonzero(needs_careful_path(out[0], Xc.dtype))
+        if len(far):
+            lp, log_resp, filled = careful_posteriors(Xc[far], self._components(), imputed=imputed)
+            out[0][far] = lp
+            if resp:
+                out[1][far] = np.exp(log_resp)
+            if labels:
+                out[2][far] = np.argmax(log_resp, axis=1)
+            if imputed:
+                out[3][far] = filled
+        if not log_prob:
+            out[0] = None
+        return tuple(out)
 
     def score_samples(self, X):
         """Log-density of the mixture at each row.
+
+        Every finite row gets its log-density, or -inf when that is below the float64
+        range — never NaN: rows so far from every component that the core's squared
+        distances overflow (about 1e154 in float64, 1e19 in float32) are recomputed in
+        float64 with rescaled distances. For float32 data the result is float64 too, so
+        a far float32 row can have a finite log-density beyond the float32 range.
 
         Parameters
         ----------
@@ -714,6 +758,12 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row (responsibilities).
+
+        Every row sums to 1 and :meth:`predict` is its argmax. For a row far from every
+        component the exact posterior is computed from rescaled distances (never NaN):
+        it goes to the component with the smallest Mahalanobis distance, components
+        with equal covariances are decided by the linear term of their log-odds, equal
+        components share by their weights.
 
         Parameters
         ----------

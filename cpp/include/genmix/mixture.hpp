@@ -162,6 +162,10 @@ struct Scratch {
 // ---------------------------------------------------------------------------------------
 // The per-iteration model: what the E-step needs, in T and shifted coordinates.
 
+// The rounding error (nats) of a log-density term above which the diag/spherical kernel
+// computes a component directly rather than in its expanded form (see LogProbModel).
+constexpr double kDirectFormError = 1e-4;
+
 template <class T>
 struct LogProbModel {
     CovType cov;
@@ -173,6 +177,11 @@ struct LogProbModel {
     MatT<T> M;     // tied: d x k, column j = ((mu_j - c) U)^T
     ArrT<T> Wp;    // diag, spherical: (2d+1) x k, rows [-P/2 ; (mu - c) P ; bias], in tiles (panel_product)
     ArrT<T> bias;  // k: log w + log det U - d/2 log 2 pi (- (mu-c)^2 P / 2 for diag)
+    // diag, spherical: the components whose expanded form cancels too much in T (narrow
+    // and far from c), computed directly instead: (j, log w + log det - d/2 log 2 pi), and
+    // their (mu - c) and precisions by feature (k x d, rows of the others unused)
+    std::vector<std::pair<int, double>> direct;
+    ArrT<T> direct_mu, direct_prec;
 
     LogProbModel(const GaussianParams& p, const VecD& c) : cov(p.cov), k(p.k), d(p.d), bias(p.k) {
         const double half_log2pi_d = 0.5 * d * kLog2Pi;
@@ -215,6 +224,20 @@ struct LogProbModel {
                 }
                 bias[j] = (T)(std::log(p.weights[j]) + logdet - half_log2pi_d - 0.5 * quad);
                 W(2 * d, j) = bias[j];
+                // The kernel's terms near this component are about p (mu - c)^2 / 2 each: their
+                // rounding in T (eps of that) must stay far below a nat, else direct form.
+                if (0.5 * quad * (double)std::numeric_limits<T>::epsilon() > kDirectFormError) {
+                    if (direct.empty()) {
+                        direct_mu.setZero((long)k * d);
+                        direct_prec.setZero((long)k * d);
+                    }
+                    direct.emplace_back(j, std::log(p.weights[j]) + logdet - half_log2pi_d);
+                    for (int f = 0; f < d; ++f) {
+                        const double pc = cov == CovType::Diag ? p.prec_chol[(long)j * d + f] : p.prec_chol[j];
+                        direct_mu[(long)j * d + f] = (T)(p.means(j, f) - c[f]);
+                        direct_prec[(long)j * d + f] = (T)(pc * pc);
+                    }
+                }
             }
         }
     }
@@ -233,6 +256,18 @@ struct LogProbModel {
             for (int j = 0; j < k; ++j) sq_dist_col(s, j);
         } else {
             panel_product(s.xpan.data(), B, 2 * d + 1, Wp.data(), k, s.logp.data());  // the ones add the bias
+            for (const auto& jb : direct) {  // (rare) narrow components far from c: directly
+                const int j = jb.first;
+                const T* mu = direct_mu.data() + (long)j * d;
+                const T* pr = direct_prec.data() + (long)j * d;
+                const T b = (T)jb.second;
+                for (long i = 0; i < B; ++i) {
+                    const T* x = s.xs.data() + i * d;
+                    T q = 0;
+                    for (int f = 0; f < d; ++f) q += pr[f] * (x[f] - mu[f]) * (x[f] - mu[f]);
+                    s.logp(i, j) = b - T(0.5) * q;
+                }
+            }
         }
     }
 
@@ -775,7 +810,9 @@ struct MissingModel {
     RowMatD U;               // tied: the precision factor (P = U U^T)
     RowMatD MU, PM;          // tied: k x d, rows mu_j U and (P mu_j)^T
     RowMatD var;             // diag, spherical: k x d variances
-    RowMatD marg;            // diag, spherical: what a missing feature removes from log p
+    RowMatD prec;            // diag, spherical: k x d precisions
+    RowMatD logn;            // diag, spherical: k x d, log pc - log(2 pi) / 2 (one feature's constant)
+    VecD bias;               // k: log w (+ log det U - d/2 log 2 pi for full, tied)
     int kp = 0;              // full: k rounded up to whole blocks of kLanesB
     std::vector<double> PT;  // full: d x d x kp, P_j(f, g) at (f d + g) kp + j (zero padded)
     RowMatD muT;             // full: d x kp, the means minus c by feature (zero padded)
@@ -787,11 +824,16 @@ struct MissingModel {
                  std::vector<double> storage = {})
         : cov(p.cov), k(p.k), d(p.d), patterns(gp), table(std::move(storage)) {
         mu = p.means.rowwise() - c.transpose();
+        bias = p.weights.array().log();
         if (cov == CovType::Full || cov == CovType::Tied) {
             const int nP = cov == CovType::Full ? k : 1;
             for (int j = 0; j < nP; ++j) {
                 Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (long)j * d * d, d, d);
                 P.push_back(Uj * Uj.transpose());
+            }
+            for (int j = 0; j < k; ++j) {
+                Eigen::Map<const RowMatD> Uj(p.prec_chol.data() + (cov == CovType::Full ? (long)j * d * d : 0L), d, d);
+                bias[j] += Uj.diagonal().array().log().sum() - 0.5 * d * kLog2Pi;
             }
             if (cov == CovType::Tied) {
                 U = Eigen::Map<const RowMatD>(p.prec_chol.data(), d, d);
@@ -809,12 +851,14 @@ struct MissingModel {
             if (gp) fill_table(n_threads);
         } else {
             var.resize(k, d);
-            marg.resize(k, d);
+            prec.resize(k, d);
+            logn.resize(k, d);
             for (int j = 0; j < k; ++j)
                 for (int f = 0; f < d; ++f) {
                     const double pc = cov == CovType::Diag ? p.prec_chol[(long)j * d + f] : p.prec_chol[j];
                     var(j, f) = 1.0 / (pc * pc);
-                    marg(j, f) = 0.5 * mu(j, f) * mu(j, f) * pc * pc - std::log(pc) + 0.5 * kLog2Pi;
+                    prec(j, f) = pc * pc;
+                    logn(j, f) = std::log(pc) - 0.5 * kLog2Pi;
                 }
         }
     }
@@ -1008,15 +1052,30 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     const CovType cov = model.cov;
     s.cond.resize(s.miss_col.size() * (size_t)k);
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        model.log_prob(s, B);  // the zero-filled gaps add nothing but the bias terms
-        for (int i : s.miss_rows)
+        model.log_prob(s, B);  // right for the complete rows; the rows with gaps are redone below
+        // A row with gaps, directly in double over its observed features: the kernel's
+        // expanded form (-p x^2 / 2 + p mu x + bias, with the gaps' terms added back) cancels
+        // terms of size p (mu - c)^2 / 2, which in float32 for a narrow component costs whole
+        // nats (and made lower_bounds_ decrease).
+        s.work.resize((size_t)d);
+        double* observed = s.work.data();
+        for (int i : s.miss_rows) {
+            std::fill(observed, observed + d, 1.0);
             for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
                 const int f = s.miss_col[e];
-                for (int j = 0; j < k; ++j) {
-                    s.logp(i, j) += (T)mm.marg(j, f);
-                    s.cond[(long)e * k + j] = mm.mu(j, f);
-                }
+                observed[f] = 0.0;
+                for (int j = 0; j < k; ++j) s.cond[(long)e * k + j] = mm.mu(j, f);
             }
+            for (int j = 0; j < k; ++j) {
+                double lp = mm.bias[j];
+                for (int f = 0; f < d; ++f) {
+                    if (observed[f] == 0.0) continue;
+                    const double r = (double)s.xs(i, f) - mm.mu(j, f);
+                    lp += mm.logn(j, f) - 0.5 * mm.prec(j, f) * r * r;
+                }
+                s.logp(i, j) = (T)lp;
+            }
+        }
         return;
     }
     const size_t R = s.miss_rows.size();
@@ -1073,10 +1132,11 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     // d0_j = x - mu_j with zeros at the gaps, b_j = (P_j d0_j)_m, and marginal_correction's
     // steps on the factors of the row's pattern
     const int kp = mm.kp;
-    s.work.resize((size_t)d * kp + (size_t)d * k + k);
+    s.work.resize((size_t)d * kp + (size_t)d * k + k + kp);
     double* D0 = s.work.data();          // d x kp
     double* Z = D0 + (size_t)d * kp;     // m x k: b, then P_mm^-1 b
     double* quad = Z + (size_t)d * k;    // k
+    double* qf = quad + k;               // kp: d0' P_j d0
     for (size_t r = 0; r < R; ++r) {
         const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
         const int* cols = s.miss_col.data() + e0;
@@ -1105,7 +1165,19 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
             GENMIX_SIMD for (int j = 0; j < k; ++j) quad[j] += Z[(size_t)a * k + j] * Z[(size_t)a * k + j];
         small_backward(F, m, k, Z);
         const double* hld = F + 2L * m * m * k;
-        for (int j = 0; j < k; ++j) s.logp(i, j) += (T)(0.5 * quad[j] - hld[j] + 0.5 * m * kLog2Pi);
+        // The complete-row part d0' P_j d0 again, in double: the kernel's value (in T) and
+        // the correction cancel terms that, for a narrow component, are far larger than
+        // their difference (in float32 whole nats, and lower_bounds_ decreased).
+        std::fill(qf, qf + kp, 0.0);
+        for (int f = 0; f < d; ++f) {
+            const double* df = D0 + (size_t)f * kp;
+            for (int g = 0; g < d; ++g) {
+                const double *p = mm.PT.data() + ((size_t)f * d + g) * kp, *dg = D0 + (size_t)g * kp;
+                GENMIX_SIMD for (int j = 0; j < kp; ++j) qf[j] += df[j] * p[j] * dg[j];
+            }
+        }
+        for (int j = 0; j < k; ++j)
+            s.logp(i, j) = (T)(mm.bias[j] - 0.5 * qf[j] + 0.5 * quad[j] - hld[j] + 0.5 * m * kLog2Pi);
         for (int a = 0; a < m; ++a) {
             const double* mu = mm.muT.data() + (size_t)cols[a] * kp;
             double* cond = s.cond.data() + (size_t)(e0 + a) * k;
@@ -1566,6 +1638,15 @@ VecD column_centre(const DataView<T>& data, int n_threads) {
     return c;
 }
 
+// The shift c of the data as the kernels use it: they centre the rows in T (x - (T)c) and
+// the parameters in double (mu - c), so c must be a value of T, or every float32 distance
+// is off by c - (T)c (half an ulp of c: a whole nat near a component of standard deviation
+// 1e-3 at 40).
+template <class T>
+VecD representable_shift(const VecD& c) {
+    return c.template cast<T>().template cast<double>();
+}
+
 template <class T>
 VecD column_mean(const DataView<T>& data, int n_threads) {
     if (data.has_missing) return observed_column_mean(data, n_threads);
@@ -1636,7 +1717,7 @@ using IterCallback = std::function<void(int, double)>;
 template <class T>
 EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
                 const IterCallback& on_iter) {
-    const VecD c = o.center.size() == data.d ? o.center : column_centre(data, o.n_threads);
+    const VecD c = representable_shift<T>(o.center.size() == data.d ? o.center : column_centre(data, o.n_threads));
     const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
                           std::is_same<T, float>::value};
     EMResult r;
@@ -1679,7 +1760,7 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
                                             const std::int64_t* labels, std::uint64_t seed, int n_threads,
                                             const PollFn* poll) {
     const int d = data.d;
-    const VecD c = column_centre(data, n_threads);
+    const VecD c = column_centre(data, n_threads);  // values of the data: representable in T
     RespSource<T> src;
     src.labels = labels;
     src.random = labels == nullptr;
@@ -1715,6 +1796,7 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
         std::nth_element(m.begin(), m.begin() + (k - 1) / 2, m.end());
         c[f] = m[(k - 1) / 2];
     }
+    c = representable_shift<T>(c);
     const LogProbModel<T> model(p, c);
     std::unique_ptr<MissingModel> missing;
     const GapPatterns patterns = gap_patterns_for(data, p.cov, k);
