@@ -313,9 +313,15 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         of the component with the smallest Mahalanobis distance wins (the limit along
         the row's direction)."""
         jll, Xc = self._joint_log_likelihood(X)
-        norm = _logsumexp(jll, axis=1)
-        with np.errstate(invalid="ignore"):
-            log_proba = jll - norm[:, None]
+        # normalise the differences to the largest (exact where they matter), not jll - norm:
+        # at jll ~ -5e10 the rounding of norm alone put the row sums at 1 + 2e-6
+        top = np.max(jll, axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shifted = jll - top
+            log_sum = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+            log_proba = shifted - log_sum
+        norm = (top + log_sum)[:, 0]
         far = np.flatnonzero(needs_careful_path(norm, Xc.dtype))
         if len(far):
             with np.errstate(divide="ignore"):

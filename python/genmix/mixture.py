@@ -233,7 +233,9 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         ``reg_covar / 2 * sum_j w_j tr(Sigma_j^-1)``, with ``w_j`` the weights after the
         step and ``Sigma_j`` the covariances before it: negligible while the variances
         are much larger than ``reg_covar``, large for a component whose scatter is
-        (nearly) singular. float32 fits add float32 rounding to both statements.
+        (nearly) singular. Where a component's ridge is raised (see ``reg_covar``), that
+        ridge replaces ``reg_covar`` in the bound. float32 fits add float32 rounding to
+        both statements.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.

@@ -588,6 +588,7 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
         if (user.g_ema) ok = ok && ge.allFinite();
         return ok;
     };
+    const std::int64_t first_step = S.counters[0];
     for (std::int64_t k = 0; k < n_steps; ++k) {
         const std::int64_t step = S.counters[0];
         const double lr_mult = lr_factor(c, step), lr_d = c.lr_d * lr_mult, lr_g = c.lr_g * lr_mult;
@@ -684,7 +685,20 @@ Status train(const Config& c, const T* X, long n_rows, State<T>& user, std::int6
             }
         }
     }
-    if (status != Status::Diverged && !all_finite()) {  // the last step's (or a stop's) buffers
+    // The last step's (or a stop's) buffers; and, as no next step will look at them, the
+    // outputs of the final generators on the last latent batch (finite weights can still
+    // map to outputs beyond T's range).
+    auto outputs_finite = [&] {
+        if (S.counters[0] == first_step) return true;  // no step ran: no latent batch drawn
+        tr.generate(S.g);
+        bool ok = nn::MapCV<T>(tr.fake.data(), (long)tr.fake.size()).allFinite();
+        if (ok && user.g_ema) {
+            tr.generate(S.g_ema);
+            ok = nn::MapCV<T>(tr.fake.data(), (long)tr.fake.size()).allFinite();
+        }
+        return ok;
+    };
+    if (status != Status::Diverged && !(all_finite() && outputs_finite())) {
         restore(cur);
         status = Status::Diverged;
     }
