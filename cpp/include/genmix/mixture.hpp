@@ -1613,28 +1613,34 @@ VecD observed_column_mean(const DataView<T>& data, int n_threads) {
 // of rows with positive weight). Any c gives the same model, but every row loses the digits
 // below the rounding unit of |x - c|: a median is a value of the data, so the bulk of the
 // rows keeps its digits whatever a few far rows do (a mean is pulled far from all rows by
-// one outlier at 1e20). Per column in parallel; the result does not depend on the threads.
+// one outlier at 1e20). On long data the median of kCentreRows evenly spaced rows: it only
+// has to be a typical value, and it costs nothing beside a pass over X.
+constexpr long kCentreRows = 4096;
+
 template <class T>
-VecD column_centre(const DataView<T>& data, int n_threads) {
+VecD column_centre(const DataView<T>& data) {
     const int d = data.d;
     VecD c = VecD::Zero(d);
-    const int nt = std::max(1, std::min(resolve_threads(n_threads), d));
-    std::vector<std::vector<T>> values(nt);
-    parallel_for(nt, nt, [&](long t) {
-        std::vector<T>& v = values[t];
-        for (int f = (int)t; f < d; f += nt) {
-            v.clear();
-            for (long i = 0; i < data.n; ++i) {
+    const long m = std::min(data.n, kCentreRows);
+    std::vector<T> v;  // m * d values at most: no threads needed
+    for (int f = 0; f < d; ++f) {
+        v.clear();
+        auto gather = [&](long count) {
+            for (long q = 0; q < count; ++q) {
+                const long i = count == data.n ? q : q * data.n / count;
                 const T x = data.X[i * d + f];
                 if (std::isnan(x) || (data.sample_weight && !(data.sample_weight[i] > 0))) continue;
                 v.push_back(x);
             }
-            if (v.empty()) continue;
+        };
+        gather(m);
+        if (v.empty() && m < data.n) gather(data.n);  // a sparse column: every row
+        if (!v.empty()) {
             auto mid = v.begin() + (long)(v.size() - 1) / 2;
             std::nth_element(v.begin(), mid, v.end());
             c[f] = (double)*mid;
         }
-    });
+    }
     return c;
 }
 
@@ -1717,7 +1723,7 @@ using IterCallback = std::function<void(int, double)>;
 template <class T>
 EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
                 const IterCallback& on_iter) {
-    const VecD c = representable_shift<T>(o.center.size() == data.d ? o.center : column_centre(data, o.n_threads));
+    const VecD c = representable_shift<T>(o.center.size() == data.d ? o.center : column_centre(data));
     const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
                           std::is_same<T, float>::value};
     EMResult r;
@@ -1760,7 +1766,7 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
                                             const std::int64_t* labels, std::uint64_t seed, int n_threads,
                                             const PollFn* poll) {
     const int d = data.d;
-    const VecD c = column_centre(data, n_threads);  // values of the data: representable in T
+    const VecD c = column_centre(data);  // values of the data: representable in T
     RespSource<T> src;
     src.labels = labels;
     src.random = labels == nullptr;
