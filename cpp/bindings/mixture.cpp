@@ -158,7 +158,8 @@ py::dict params_from_labels_t(const py::array& X, const py::object& labels, int 
 
 template <class T>
 py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg, bool want_log_prob,
-                     bool want_resp, bool want_labels, int n_threads, bool missing, bool want_imputed) {
+                     bool want_resp, bool want_labels, int n_threads, bool missing, bool want_imputed,
+                     bool want_largest) {
     const DataView<T> data = view<T>(X, py::none(), missing);
     double* lp_ptr;
     T* rs_ptr;
@@ -168,9 +169,11 @@ py::tuple evaluate_t(const py::array& X, const GaussianParams& p, Algorithm alg,
     const py::object rs = optional_output(want_resp, {(py::ssize_t)data.n, (py::ssize_t)p.k}, rs_ptr);
     const py::object lb = optional_output(want_labels, {(py::ssize_t)data.n}, lb_ptr);
     const py::object im = optional_output(want_imputed, {(py::ssize_t)data.n, (py::ssize_t)data.d}, im_ptr);
+    double* lg_ptr;
+    const py::object lg = optional_output(want_largest, {(py::ssize_t)data.n}, lg_ptr);
     Interruptible guard;
-    guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll, im_ptr); });
-    return py::make_tuple(lp, rs, lb, im);
+    guard.run([&] { evaluate<T>(data, p, alg, lp_ptr, rs_ptr, lb_ptr, n_threads, &guard.poll, im_ptr, lg_ptr); });
+    return py::make_tuple(lp, rs, lb, im, lg);
 }
 
 template <class T>
@@ -302,18 +305,21 @@ void register_mixture(py::module_& m) {
         "evaluate",
         [](const py::array& X, const DArray& weights, const DArray& means, const DArray& prec_chol,
            const std::string& cov, const std::string& algorithm, bool log_prob, bool resp, bool labels,
-           int n_threads, bool missing, bool imputed) {
+           int n_threads, bool missing, bool imputed, bool largest) {
             check_float(X);
             const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
             const Algorithm alg = parse_algorithm(algorithm);
-            return is_float32(X) ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed)
-                                 : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed);
+            return is_float32(X)
+                       ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed, largest)
+                       : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed, largest);
         },
         py::arg("X"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
         py::arg("covariance_type"), py::arg("algorithm"), py::arg("log_prob"), py::arg("resp"),
         py::arg("labels"), py::arg("n_threads"), py::arg("missing") = false, py::arg("imputed") = false,
-        "Per-row log-likelihood, responsibilities, most probable component and X with its NaN entries "
-        "replaced by their conditional expectation, as requested (missing: NaN entries are missing features).");
+        py::arg("largest") = false,
+        "Per-row log-likelihood, responsibilities, most probable component, X with its NaN entries "
+        "replaced by their conditional expectation and the largest log(w_j p_j(x)), as requested (a 5-tuple, "
+        "None for what was not asked; missing: NaN entries are missing features).");
 
     m.def(
         "kmeans_plusplus",

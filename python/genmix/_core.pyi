@@ -71,6 +71,7 @@ def evaluate(
     n_threads: int,
     missing: bool = False,
     imputed: bool = False,
+    largest: bool = False,
 ) -> tuple: ...
 def kmeans_plusplus(
     X: npt.NDArray[np.floating],

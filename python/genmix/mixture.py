@@ -707,15 +707,20 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         posteriors, with ``labels`` their argmax."""
         owner = type(self).__name__
         n_threads = check_n_threads(self.n_threads, owner)
+        # labels alone: the row's largest log term flags the far rows as well as the
+        # log-density does (they differ by at most log k), and it costs no exp per entry
+        densities = log_prob or resp or imputed
         out = list(_core.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
-            True, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
+            densities, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,
+            not densities,
         ))
-        far = np.flatnonzero(needs_careful_path(out[0], Xc.dtype))
+        far = np.flatnonzero(needs_careful_path(out[0] if densities else out.pop(), Xc.dtype))
         if len(far):
             lp, log_resp, filled = careful_posteriors(Xc[far], self._components(), imputed=imputed)
-            out[0][far] = lp
+            if densities:
+                out[0][far] = lp
             if resp:
                 out[1][far] = np.exp(log_resp)
             if labels:
@@ -724,7 +729,7 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                 out[3][far] = filled
         if not log_prob:
             out[0] = None
-        return tuple(out)
+        return tuple(out[:4])
 
     def score_samples(self, X):
         """Log-density of the mixture at each row.

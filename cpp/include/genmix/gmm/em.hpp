@@ -214,7 +214,8 @@ GaussianParams params_from_responsibilities(const DataView<T>& data, int k, CovT
 // and/or labels (n); any output pointer may be null.
 template <class T>
 void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, double* log_prob, T* resp,
-              std::int64_t* labels, int n_threads, const PollFn* poll, T* imputed = nullptr) {
+              std::int64_t* labels, int n_threads, const PollFn* poll, T* imputed = nullptr,
+              double* largest = nullptr) {
     const int k = p.k, d = p.d;
     // A shift that depends on the model only, so a row's result never depends on the batch:
     // per feature the lower median of the means (see column_centre), so that components far
@@ -247,11 +248,12 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
             } else {
                 model.log_prob(s, B);
             }
-            if (labels) {
+            if (labels || largest) {  // largest: the row's largest log(w_j p_j(x)), free beside the argmax
                 for (long i = 0; i < B; ++i) {
                     Eigen::Index best;
-                    s.logp.row(i).maxCoeff(&best);
-                    labels[r0 + i] = (std::int64_t)best;
+                    const T top = s.logp.row(i).maxCoeff(&best);
+                    if (labels) labels[r0 + i] = (std::int64_t)best;
+                    if (largest) largest[r0 + i] = (double)top;
                 }
             }
             if (log_prob || resp || imputed) {
