@@ -242,3 +242,18 @@ def test_set_params_after_fit_does_not_change_the_networks(fitted):
     other = pickle.loads(pickle.dumps(fitted)).set_params(activation="tanh")
     np.testing.assert_array_equal(other.sample(10, random_state=0, rejection=False),
                                   fitted.sample(10, random_state=0, rejection=False))
+
+
+def test_numpy_scalar_parameters_save_and_load():
+    # sizes from np.arange or a grid search arrive as np.int64, flags as np.bool_: fit took
+    # them, but save failed with "Object of type int64 is not JSON serializable"
+    gan = GAN(generator_hidden=np.arange(4, 5), discriminator_hidden=(np.int64(4),), n_steps=np.int64(3),
+              batch_size=np.int64(8), calibration_steps=np.int64(0), standardize=np.bool_(True),
+              random_state=0).fit(np.random.default_rng(0).normal(size=(20, 2)))
+    buf = io.BytesIO()
+    gan.save(buf)
+    buf.seek(0)
+    loaded = GAN.load(buf)
+    assert loaded.n_steps == 3 and loaded.batch_size == 8 and loaded.standardize is True
+    np.testing.assert_array_equal(loaded.sample(5, random_state=1, rejection=False),
+                                  gan.sample(5, random_state=1, rejection=False))

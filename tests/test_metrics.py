@@ -571,3 +571,12 @@ def test_metrics_reject_time_values(kind):
                  lambda: gaussian_frechet_distance(np.zeros(2).astype(kind), np.eye(2), np.zeros(2), np.eye(2))):
         with pytest.raises(TypeError, match="real numbers"):
             call()
+
+
+def test_mmd_rbf_with_a_bandwidth_whose_square_underflows():
+    # 1 / (2 h^2) with h = 1e-170: h * h underflowed to 0 and raised ZeroDivisionError; such a
+    # kernel is 0 between distinct points, so the estimate of distinct samples is 0
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(5, 2, size=(20, 2)), rng.normal(4, 2, size=(20, 2))
+    assert metrics.mmd_rbf(X, Y, bandwidth=1e-170) == 0.0
+    assert metrics.mmd_rbf(X, Y, bandwidth=1e-150) == 0.0

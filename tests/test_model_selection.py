@@ -228,3 +228,13 @@ def test_missing_values_pass_through_to_the_mixtures(criterion):
     assert res.best_estimator.missing == "em"
     with pytest.raises(ValueError, match="NaN"):
         select_n_components(X, range(1, 6), criterion=criterion, random_state=0)
+
+
+def test_cv_selection_with_a_fold_scoring_minus_infinity():
+    # a row at 1e154 gives every k a held-out score of -inf: the standard errors are NaN
+    # (inf - inf), which used to select nothing and raise IndexError
+    X = np.random.default_rng(0).normal(size=(10, 1))
+    X[-1] = 1e154
+    result = select_n_components(X, [1, 2], criterion="cv", cv=2, random_state=0)
+    assert np.all(result.scores == -np.inf)
+    assert result.best_n_components == 1  # every k ties at -inf: the smallest

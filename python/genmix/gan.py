@@ -39,6 +39,12 @@ _CALIBRATION_KEYS = ("d_cal", "log_m", "log_ratio_q")
 _FLOOR_GRID = np.linspace(0.0, 1.0, 1001)
 
 
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _check_hidden(value, name):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"The '{name}' parameter of GAN must be a sequence of ints; got {value!r}.")
@@ -712,7 +718,8 @@ class GAN(BaseEstimator):
         meta = {"params": params, "fit_config": self._fit_config, "seed": int(self._seed),
                 "n_features_in": self.n_features_in_, "n_steps_done": self.n_steps_,
                 "diverged": bool(getattr(self, "diverged_", False))}
-        np.savez(npz_path(path), meta=np.array(json.dumps(meta)), **arrays)
+        # NumPy scalars (np.int64 sizes from np.arange or a grid search, np.bool_) as Python's
+        np.savez(npz_path(path), meta=np.array(json.dumps(meta, default=_json_scalar)), **arrays)
 
     @classmethod
     def load(cls, path):

@@ -676,7 +676,8 @@ def mmd_rbf(X, Y, bandwidth=None):
     (_, X, Y), scale = _standardise(np.concatenate([X, Y]), X, Y)
     h /= scale
     # a bandwidth tiny against the data: every kernel value between distinct points is 0
-    gamma = min(1.0 / (2.0 * h * h), np.finfo(np.float64).max)
+    with np.errstate(over="ignore", divide="ignore"):
+        gamma = min(0.5 / h / h, np.finfo(np.float64).max)  # 1 / (2 h^2), h*h may underflow
     m, n = X.shape[0], Y.shape[0]
     kxx = _kernel_sum(X, X, gamma, same=True)
     kyy = _kernel_sum(Y, Y, gamma, same=True)

@@ -578,11 +578,18 @@ class GaussianMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         covariances = run["covariances"]
         if covariances is None or np.size(covariances) == 0:
             covariances = _covariances_from_precisions_cholesky(prec_chol, cov)
-        self.weights_ = np.asarray(run["weights"], dtype=dtype)
-        self.means_ = np.asarray(run["means"], dtype=dtype)
-        self.covariances_ = np.asarray(covariances, dtype=dtype)
-        self.precisions_cholesky_ = prec_chol.astype(dtype)
-        self.precisions_ = _precisions_from_cholesky(prec_chol, cov).astype(dtype)
+        with np.errstate(over="ignore"):
+            fitted = {
+                "weights_": np.asarray(run["weights"], dtype=dtype), "means_": np.asarray(run["means"], dtype=dtype),
+                "covariances_": np.asarray(covariances, dtype=dtype), "precisions_cholesky_": prec_chol.astype(dtype),
+                "precisions_": _precisions_from_cholesky(prec_chol, cov).astype(dtype),
+            }
+        bad = [name for name, value in fitted.items() if not np.isfinite(value).all()]
+        if bad:  # e.g. a warm start from a float64 fit whose far component does not fit in float32
+            raise ValueError(f"Fitting the mixture failed: the fitted {', '.join(bad)} are beyond the range of "
+                             f"{np.dtype(dtype).name}. Pass float64 data, or refit without warm_start.")
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.converged_ = bool(run["converged"])
         self.n_iter_ = int(run["n_iter"])
         self.lower_bound_ = float(bound)

@@ -240,7 +240,10 @@ def select_n_components(X, n_components=range(1, 11), criterion="cv", cv=5, rand
         scores = fold_scores.mean(axis=1)
         std_errors = fold_scores.std(axis=1, ddof=1) / np.sqrt(cv)
         best = int(np.argmax(scores))
-        chosen = int(np.flatnonzero(scores >= scores[best] - std_errors[best])[0])
+        # the smallest k within one standard error of the best; a fold scoring -inf makes
+        # the standard errors NaN (inf - inf): then the best mean score alone decides
+        margin = std_errors[best] if np.isfinite(std_errors[best]) else 0.0
+        chosen = int(np.flatnonzero(scores >= scores[best] - margin)[0]) if np.isfinite(scores[best]) else best
         best_k = int(ks[chosen])
         best_estimator = make(best_k).fit(Xc)
         return ComponentSelection("cv", ks, scores, std_errors, fold_scores, best_k, best_estimator, cv)

@@ -142,7 +142,9 @@ inline GaussianParams m_step(const Stats& st, const VecD& c, const MatD& anchors
             const VecD u = st.S1.row(j).transpose() - st.N[j] * anchors.col(j);
             S -= u * delta.transpose() + delta * u.transpose() - st.N[j] * delta * delta.transpose();
             S /= Neff[j];
-            const double moments = st.S2.middleCols((long)j * d, d).diagonal().maxCoeff() / Neff[j];
+            // the sums came from rows x' - a: their rounding scales with x'^2 ~ mu'^2 too
+            const double moments = std::max(st.S2.middleCols((long)j * d, d).diagonal().maxCoeff() / Neff[j],
+                                            std::max(mu_s.row(j).squaredNorm(), anchors.col(j).squaredNorm()));
             const MatD Cj = regularised_covariance(S, moments, o, j);
             C = Cj;
             Uo = precision_cholesky_full(Cj, j, o.reg_covar, o.float32);
