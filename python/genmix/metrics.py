@@ -609,7 +609,8 @@ def _kernel_sum(A, B, gamma, same):
         for j0 in range(j_start, B.shape[0], b):
             j1 = min(j0 + b, B.shape[0])
             K = _sq_dists(A[i0:i1], B[j0:j1], A_sq[i0:i1], B_sq[j0:j1])
-            K *= -gamma
+            with np.errstate(over="ignore"):  # a huge gamma: -inf, whose exp is the kernel's 0
+                K *= -gamma
             np.exp(K, out=K)
             if same and i0 == j0:
                 np.fill_diagonal(K, 0.0)

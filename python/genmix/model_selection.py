@@ -238,7 +238,8 @@ def select_n_components(X, n_components=range(1, 11), criterion="cv", cv=5, rand
             for f, (train, test) in enumerate(folds):
                 fold_scores[i, f] = make(k).fit(Xc[train]).score(Xc[test])
         scores = fold_scores.mean(axis=1)
-        std_errors = fold_scores.std(axis=1, ddof=1) / np.sqrt(cv)
+        with np.errstate(invalid="ignore"):  # folds at -inf: NaN (see below)
+            std_errors = fold_scores.std(axis=1, ddof=1) / np.sqrt(cv)
         best = int(np.argmax(scores))
         # the smallest k within one standard error of the best; a fold scoring -inf makes
         # the standard errors NaN (inf - inf): then the best mean score alone decides
