@@ -259,15 +259,10 @@ void register_mixture(py::module_& m) {
            const py::object& covariances, const DArray& prec_chol, const std::string& cov,
            const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
            double initial_lower_bound, const py::object& callback, const py::object& row_class,
-           const py::object& component_class, bool missing, const py::object& center) {
+           const py::object& component_class, bool missing) {
             check_float(X);
             const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
             EMOptions o;
-            if (!center.is_none()) {
-                const DArray cen = center.cast<DArray>();
-                if (cen.ndim() != 1 || cen.size() != init.d) throw std::invalid_argument("center has the wrong length");
-                o.center = Eigen::Map<const VecD>(cen.data(), init.d);
-            }
             o.cov = init.cov;
             o.algorithm = parse_algorithm(algorithm);
             o.tol = tol;
@@ -283,11 +278,10 @@ void register_mixture(py::module_& m) {
         py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
         py::arg("reg_covar"), py::arg("max_iter"), py::arg("n_threads"), py::arg("initial_lower_bound"),
         py::arg("callback"), py::arg("row_class") = py::none(), py::arg("component_class") = py::none(),
-        py::arg("missing") = false, py::arg("center") = py::none(),
+        py::arg("missing") = false,
         "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
         "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
-        "missing: NaN entries of X are missing features (marginal E-step, conditional M-step). center: "
-        "the shift of the data's coordinates (None: the column medians, see column_centre).");
+        "missing: NaN entries of X are missing features (marginal E-step, conditional M-step).");
 
     m.def(
         "params_from_labels",

@@ -46,7 +46,6 @@ def em_fit(
     row_class: Optional[npt.NDArray[np.int64]] = None,
     component_class: Optional[npt.NDArray[np.int64]] = None,
     missing: bool = False,
-    center: Optional[npt.NDArray[np.float64]] = None,  # the shift of the coordinates (None: column medians)
 ) -> dict: ...
 def params_from_labels(
     X: npt.NDArray[np.floating],

@@ -90,8 +90,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     with ``log p(x | c)`` from :meth:`GaussianMixture.score_samples`. For a row so far
     from every component that these overflow or lose their differences, the posterior is
-    computed exactly from rescaled distances over all classes' components (the class of
-    the nearest one in Mahalanobis distance wins): probabilities are never NaN, every row
+    computed exactly from rescaled distances over all classes' components, pooled with
+    the class priors: probabilities are never NaN, every row
     sums to 1 and :meth:`predict` is the argmax of :meth:`predict_proba`. With
     ``n_components=1`` and ``covariance_type='full'`` this is quadratic discriminant
     analysis with a ridge ``reg_covar`` on every class covariance.
@@ -309,9 +309,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         Bayes' rule on the joint log-likelihoods, except for the rare rows where those
         overflow (-inf for every class) or are too large for their differences to mean
         anything (far from every component): there the components of all classes are
-        pooled, weighted by the priors, on the careful path of ``_far_rows`` — the class
-        of the component with the smallest Mahalanobis distance wins (the limit along
-        the row's direction)."""
+        pooled, weighted by the priors, on the careful path of ``_far_rows`` (exact
+        posteriors of the row from rescaled distances)."""
         jll, Xc = self._joint_log_likelihood(X)
         # normalise the differences to the largest (exact where they matter), not jll - norm:
         # at jll ~ -5e10 the rounding of norm alone put the row sums at 1 + 2e-6

@@ -1,9 +1,10 @@
 // Gaussian mixtures by EM: one streaming pass per iteration over a fixed partition of the
 // rows, accumulating sufficient statistics per chunk (ARCHITECTURE.md, core idea 1).
 //
-// Coordinates: every pass works on x' = x - c, where c is the column mean of X computed
-// once per fit. Second moments are accumulated around the current means (full) or around c
-// (tied, diag, spherical), which keeps digits on data far from the origin.
+// Coordinates: every pass works on x' = x - c, where c is a column median of X (a value of
+// the data, see column_centre) computed once per fit. Second moments are accumulated around
+// the current means (full) or around c (tied, diag, spherical), which keeps digits on data
+// far from the origin.
 //
 // Parameters cross the API in double, in NumPy's C layout and in the original coordinates;
 // the heavy kernels run in the data's own type T (float or double), and per-block results

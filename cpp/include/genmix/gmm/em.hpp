@@ -1,4 +1,4 @@
-// Entry points: column means, the EM loop, initial parameters from labels, evaluation.
+// Entry points: column means and centres, the EM loop, initial parameters from labels, evaluation.
 // (Part of the Gaussian mixture core: see genmix/mixture.hpp.)
 #pragma once
 
@@ -125,9 +125,6 @@ struct EMOptions {
     int max_iter = 100;
     int n_threads = 0;
     double initial_lower_bound = -std::numeric_limits<double>::infinity();
-    // the shift of the data (shifted coordinates, see LogProbModel); empty: column_mean.
-    // The caller may pass the column_mean it computed already (one pass over X less).
-    VecD center;
     // semi-supervised clamping (see RespSource); null: unsupervised
     const std::int64_t* row_class = nullptr;
     const std::int64_t* component_class = nullptr;
@@ -147,7 +144,7 @@ using IterCallback = std::function<void(int, double)>;
 template <class T>
 EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOptions& o, const PollFn* poll,
                 const IterCallback& on_iter) {
-    const VecD c = representable_shift<T>(o.center.size() == data.d ? o.center : column_centre(data));
+    const VecD c = column_centre(data);  // values of the data: representable in T
     const MStepOptions mo{o.cov, o.algorithm, o.reg_covar, (double)std::numeric_limits<T>::epsilon(),
                           std::is_same<T, float>::value};
     EMResult r;
