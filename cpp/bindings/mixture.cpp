@@ -213,6 +213,63 @@ py::tuple kmeans_lloyd_t(const py::array& X, const DArray& centres, int max_iter
     return py::make_tuple(labels, c, r.n_iter);
 }
 
+// Sufficient statistics of some rows as Python sees them: the sums (Stats) and the frame
+// they were accumulated in, so that merging and the M-step cannot mix frames.
+struct GmmStats {
+    Stats stats;
+    CovType cov = CovType::Full;
+    bool float32 = false;  // the rows' type: sets the M-step's rounding thresholds
+    VecD centre;           // d: the shift c of the rows
+    MatD anchors;          // d x k: where full-covariance scatter is accumulated around
+};
+
+const char* cov_name(CovType cov) {
+    switch (cov) {
+        case CovType::Full: return "full";
+        case CovType::Tied: return "tied";
+        case CovType::Diag: return "diag";
+        default: return "spherical";
+    }
+}
+
+DArray matrix_array(const MatD& a) {  // a copy in C order
+    DArray out({(py::ssize_t)a.rows(), (py::ssize_t)a.cols()});
+    Eigen::Map<RowMatD>(out.mutable_data(), a.rows(), a.cols()) = a;
+    return out;
+}
+
+MatD array_matrix(const DArray& a, long rows, long cols, const char* name) {
+    if (a.ndim() != 2 || a.shape(0) != rows || a.shape(1) != cols)
+        throw std::invalid_argument(std::string("Stats state: ") + name + " has the wrong shape");
+    return Eigen::Map<const RowMatD>(a.data(), rows, cols);
+}
+
+template <class T>
+GmmStats e_step_stats_t(const py::array& X, const py::object& sample_weight, const GaussianParams& p,
+                        const VecD& centre, EStepOptions o, const py::object& row_class,
+                        const py::object& component_class, bool missing) {
+    const DataView<T> data = view<T>(X, sample_weight, missing);
+    if (data.d != p.d) throw std::invalid_argument("X has the wrong number of features");
+    if (centre.size() != p.d) throw std::invalid_argument("centre has the wrong length");
+    IArray rc, cc;
+    if (!row_class.is_none()) {
+        rc = row_class.cast<IArray>();
+        cc = component_class.cast<IArray>();
+        if (rc.ndim() != 1 || rc.size() != data.n) throw std::invalid_argument("row_class has the wrong length");
+        if (cc.ndim() != 1 || cc.size() != p.k) throw std::invalid_argument("component_class has the wrong length");
+        o.row_class = rc.data();
+        o.component_class = cc.data();
+    }
+    GmmStats out;
+    out.cov = p.cov;
+    out.float32 = std::is_same<T, float>::value;
+    out.centre = centre;
+    out.anchors = shifted_means(p, centre);
+    Interruptible guard;
+    guard.run([&] { out.stats = e_step_stats<T>(data, p, centre, o, &guard.poll); });
+    return out;
+}
+
 }  // namespace
 
 void register_mixture(py::module_& m) {
@@ -282,6 +339,139 @@ void register_mixture(py::module_& m) {
         "Runs EM from the given parameters until convergence or max_iter. row_class (n, int64; -1 = free) and "
         "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
         "missing: NaN entries of X are missing features (marginal E-step, conditional M-step).");
+
+    py::class_<GmmStats>(m, "GmmStats",
+                         "Sufficient statistics of some rows under fixed mixture parameters (from e_step_stats), "
+                         "in the frame they were accumulated in: merge them in a fixed order, then m_step.")
+        .def_property_readonly("covariance_type", [](const GmmStats& s) { return cov_name(s.cov); })
+        .def_property_readonly("float32", [](const GmmStats& s) { return s.float32; })
+        .def_property_readonly("N", [](const GmmStats& s) { return from_vec(s.stats.N, {s.stats.N.size()}); },
+                               "Sum of responsibilities (times sample weights) per component (k).")
+        .def_property_readonly("S1", [](const GmmStats& s) { return matrix_array(s.stats.S1); },
+                               "Sum of responsibility times (x - centre), k x d.")
+        .def_property_readonly("S2", [](const GmmStats& s) { return matrix_array(s.stats.S2); },
+                               "Second moments (layout per covariance type: see gmm/stats.hpp).")
+        .def_property_readonly("obj", [](const GmmStats& s) { return s.stats.obj; },
+                               "Sum of the rows' weighted objective (log-likelihood, or its hard-EM bound).")
+        .def_property_readonly("wsum", [](const GmmStats& s) { return s.stats.wsum; }, "Sum of the rows' weights.")
+        .def_property_readonly("centre", [](const GmmStats& s) { return from_vec(s.centre, {s.centre.size()}); })
+        .def_property_readonly("lower_bound", [](const GmmStats& s) { return s.stats.obj / s.stats.wsum; },
+                               "obj / wsum: em_fit's lower bound for the iteration these rows make.")
+        .def(
+            "merge",
+            [](GmmStats& s, const GmmStats& o) {
+                if (o.cov != s.cov || o.float32 != s.float32 || o.stats.S2.rows() != s.stats.S2.rows() ||
+                    o.stats.S2.cols() != s.stats.S2.cols() || o.stats.N.size() != s.stats.N.size())
+                    throw std::invalid_argument("GmmStats.merge: statistics of another model shape or dtype");
+                if (o.centre != s.centre || o.anchors != s.anchors)
+                    throw std::invalid_argument(
+                        "GmmStats.merge: statistics accumulated under other parameters or another centre");
+                s.stats.add(o.stats);
+            },
+            py::arg("other"), "Adds other's sums to these (self = self + other: merge in a fixed order for fixed bits).")
+        .def(py::pickle(
+            [](const GmmStats& s) {
+                return py::make_tuple(std::string(cov_name(s.cov)), s.float32, matrix_array(s.stats.N),
+                                      matrix_array(s.stats.S1), matrix_array(s.stats.S2), s.stats.obj, s.stats.wsum,
+                                      matrix_array(s.centre), matrix_array(s.anchors));
+            },
+            [](const py::tuple& t) {
+                if (t.size() != 9) throw std::invalid_argument("GmmStats: bad pickled state");
+                GmmStats s;
+                s.cov = parse_cov(t[0].cast<std::string>());
+                s.float32 = t[1].cast<bool>();
+                const DArray N = t[2].cast<DArray>(), S1 = t[3].cast<DArray>(), S2 = t[4].cast<DArray>(),
+                             c = t[7].cast<DArray>(), a = t[8].cast<DArray>();
+                if (N.ndim() != 2 || S1.ndim() != 2 || c.ndim() != 2)
+                    throw std::invalid_argument("GmmStats: bad pickled state");
+                const long k = (long)N.shape(0), d = (long)S1.shape(1);
+                s.stats = Stats(s.cov, (int)k, (int)d);
+                s.stats.N = array_matrix(N, k, 1, "N");
+                s.stats.S1 = array_matrix(S1, k, d, "S1");
+                s.stats.S2 = array_matrix(S2, s.stats.S2.rows(), s.stats.S2.cols(), "S2");
+                s.stats.obj = t[5].cast<double>();
+                s.stats.wsum = t[6].cast<double>();
+                s.centre = array_matrix(c, d, 1, "centre");
+                s.anchors = array_matrix(a, d, k, "anchors");
+                return s;
+            }));
+
+    m.def(
+        "e_step_stats",
+        [](const py::array& X, const py::object& sample_weight, const DArray& weights, const DArray& means,
+           const DArray& prec_chol, const std::string& cov, const DArray& centre, const std::string& algorithm,
+           int n_threads, bool one_chunk, const py::object& row_class, const py::object& component_class,
+           bool missing) {
+            check_float(X);
+            const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
+            EStepOptions o;
+            o.algorithm = parse_algorithm(algorithm);
+            o.n_threads = n_threads;
+            o.one_chunk = one_chunk;
+            const VecD c = to_vec(centre);
+            return is_float32(X) ? e_step_stats_t<float>(X, sample_weight, p, c, o, row_class, component_class, missing)
+                                 : e_step_stats_t<double>(X, sample_weight, p, c, o, row_class, component_class, missing);
+        },
+        py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
+        py::arg("covariance_type"), py::arg("centre"), py::arg("algorithm"), py::arg("n_threads"),
+        py::arg("one_chunk") = false, py::arg("row_class") = py::none(), py::arg("component_class") = py::none(),
+        py::arg("missing") = false,
+        "The E-step statistics of the rows of X under the given parameters, in coordinates x - centre (the "
+        "same centre for every chunk of a data set: column_centre of the whole). one_chunk: every row in order "
+        "on one thread, as em_fit accumulates each chunk of stats_chunks.");
+
+    m.def(
+        "m_step",
+        [](const GmmStats& s, const DArray& weights, const DArray& means, const py::object& covariances,
+           const DArray& prec_chol, const std::string& algorithm, double reg_covar) {
+            const GaussianParams prev = make_params(weights, means, covariances, prec_chol, cov_name(s.cov));
+            if (prev.k != s.stats.N.size() || prev.d != s.stats.S1.cols())
+                throw std::invalid_argument("m_step: parameters of another shape than the statistics");
+            if (shifted_means(prev, s.centre) != s.anchors)
+                throw std::invalid_argument("m_step: the statistics were accumulated under other parameters");
+            const MStepOptions mo{s.cov, parse_algorithm(algorithm), reg_covar,
+                                  s.float32 ? (double)std::numeric_limits<float>::epsilon()
+                                            : (double)std::numeric_limits<double>::epsilon(),
+                                  s.float32};
+            std::vector<int> dropped;
+            GaussianParams p;
+            {
+                py::gil_scoped_release release;
+                p = m_step(s.stats, s.centre, s.anchors, prev, mo, &dropped);
+            }
+            py::dict out = params_dict(p);
+            out["dropped"] = py::cast(dropped);
+            return out;
+        },
+        py::arg("stats"), py::arg("weights"), py::arg("means"), py::arg("covariances"), py::arg("precisions_cholesky"),
+        py::arg("algorithm"), py::arg("reg_covar"),
+        "New parameters from statistics accumulated under the given (previous) parameters; 'dropped': hard-EM "
+        "components that received no rows (they keep their parameters, with weight 0).");
+
+    m.def(
+        "stats_chunks",
+        [](long n, const std::string& cov, int k, int d) {
+            const RowPartition part = stats_partition(n, parse_cov(cov), k, d);
+            py::array_t<std::int64_t> out(part.n_chunks + 1);
+            for (long ci = 0; ci <= part.n_chunks; ++ci)
+                out.mutable_data()[ci] = std::min(n, part.block_begin(part.chunk_first_block(ci)));
+            return out;
+        },
+        py::arg("n_samples"), py::arg("covariance_type"), py::arg("n_components"), py::arg("n_features"),
+        "Row boundaries of the chunks a pass over n_samples rows accumulates separately and adds in order.");
+
+    m.def(
+        "column_centre",
+        [](const py::array& X, const py::object& sample_weight, bool missing) {
+            check_float(X);
+            VecD c;
+            if (is_float32(X)) c = column_centre(view<float>(X, sample_weight, missing));
+            else c = column_centre(view<double>(X, sample_weight, missing));
+            return from_vec(c, {c.size()});
+        },
+        py::arg("X"), py::arg("sample_weight") = py::none(), py::arg("missing") = false,
+        "The shift em_fit centres X on: per column the lower median of up to 4096 evenly spaced rows "
+        "(positive weight, not NaN).");
 
     m.def(
         "params_from_labels",

@@ -89,6 +89,51 @@ def kmeans_lloyd(
     sample_weight: Optional[npt.NDArray[np.floating]] = None,
 ) -> tuple: ...
 
+# EM as primitives on sufficient statistics (chunked and distributed EM)
+class GmmStats:
+    """Sufficient statistics of some rows under fixed parameters, with the frame they were
+    accumulated in (centre, anchors); picklable."""
+
+    covariance_type: str
+    float32: bool
+    N: npt.NDArray[np.float64]
+    S1: npt.NDArray[np.float64]
+    S2: npt.NDArray[np.float64]
+    obj: float
+    wsum: float
+    centre: npt.NDArray[np.float64]
+    lower_bound: float
+    def merge(self, other: GmmStats) -> None: ...
+
+def e_step_stats(
+    X: npt.NDArray[np.floating],
+    sample_weight: Optional[npt.NDArray[np.floating]],
+    weights: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    precisions_cholesky: npt.NDArray[np.float64],
+    covariance_type: str,
+    centre: npt.NDArray[np.float64],
+    algorithm: str,
+    n_threads: int,
+    one_chunk: bool = False,
+    row_class: Optional[npt.NDArray[np.int64]] = None,
+    component_class: Optional[npt.NDArray[np.int64]] = None,
+    missing: bool = False,
+) -> GmmStats: ...
+def m_step(
+    stats: GmmStats,
+    weights: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    covariances: Optional[npt.NDArray[np.float64]],
+    precisions_cholesky: npt.NDArray[np.float64],
+    algorithm: str,
+    reg_covar: float,
+) -> dict: ...
+def stats_chunks(n_samples: int, covariance_type: str, n_components: int, n_features: int) -> npt.NDArray[np.int64]: ...
+def column_centre(
+    X: npt.NDArray[np.floating], sample_weight: Optional[npt.NDArray[np.floating]] = None, missing: bool = False
+) -> npt.NDArray[np.float64]: ...
+
 # --- MLP (genmix.nn) ---------------------------------------------------------------------
 
 class NNWorkspace:

@@ -12,7 +12,8 @@
 //
 // The code lives in genmix/gmm/, one header per stage of the pipeline, each including the
 // one before: types, scratch, log_prob (E-step model), stats (accumulation), missing_model
-// and missing_pass (rows with gaps), pass, m_step, em (entry points), kmeans (init).
+// and missing_pass (rows with gaps), pass, m_step, e_step (the statistics of some rows: EM as
+// primitives), em (entry points), kmeans (init).
 #pragma once
 
 #include "genmix/gmm/kmeans.hpp"

@@ -2,7 +2,7 @@
 // (Part of the Gaussian mixture core: see genmix/mixture.hpp.)
 #pragma once
 
-#include "genmix/gmm/m_step.hpp"
+#include "genmix/gmm/e_step.hpp"
 
 namespace genmix {
 
@@ -151,23 +151,17 @@ EMResult em_fit(const DataView<T>& data, const GaussianParams& init, const EMOpt
     r.params = init;
     const GapPatterns patterns = gap_patterns_for(data, o.cov, init.k);
     double lower_bound = o.initial_lower_bound;
-    std::unique_ptr<MissingModel> missing;
+    std::vector<double> table;  // the missing-data table's memory, reused by every iteration
+    EStepOptions eo;
+    eo.algorithm = o.algorithm;
+    eo.n_threads = o.n_threads;
+    eo.row_class = o.row_class;
+    eo.component_class = o.component_class;
     for (int it = 1; it <= o.max_iter; ++it) {
-        const LogProbModel<T> model(r.params, c);
-        if (data.has_missing)  // (the previous iteration's table memory is reused)
-            missing.reset(new MissingModel(r.params, c, &patterns, o.n_threads,
-                                           missing ? std::move(missing->table) : std::vector<double>()));
-        RespSource<T> src;
-        src.model = &model;
-        src.missing = missing.get();
-        src.algorithm = o.algorithm;
-        src.row_class = o.row_class;
-        src.component_class = o.component_class;
-        const MatD anchors = shifted_means(r.params, c);
-        const Stats st = stats_pass(data, c, o.cov, r.params.k, src, anchors, o.n_threads, poll);
+        const Stats st = e_step_stats(data, r.params, c, eo, poll, patterns, &table);
         const double prev = lower_bound;
         lower_bound = st.obj / st.wsum;
-        r.params = m_step(st, c, anchors, r.params, mo, &r.dropped);
+        r.params = m_step(st, c, shifted_means(r.params, c), r.params, mo, &r.dropped);
         r.lower_bounds.push_back(lower_bound);
         r.n_iter = it;
         const double change = lower_bound - prev;
