@@ -10,7 +10,7 @@
 
 #include "genmix/categorical.hpp"
 #include "interrupt.hpp"
-#include "outputs.hpp"
+#include "arrays.hpp"
 
 namespace py = pybind11;
 using namespace genmix;
@@ -54,12 +54,6 @@ CategoricalParams make_params(const DArray& weights, const DArray& theta, long t
     return p;
 }
 
-CatAlgorithm parse_algorithm(const std::string& s) {
-    if (s == "soft") return CatAlgorithm::Soft;
-    if (s == "hard") return CatAlgorithm::Hard;
-    throw std::invalid_argument("unknown algorithm '" + s + "'");
-}
-
 }  // namespace
 
 void register_categorical(py::module_& m) {
@@ -69,7 +63,7 @@ void register_categorical(py::module_& m) {
            const std::string& algorithm, double tol, int max_iter, int n_threads, const py::object& callback) {
             const CategoricalData data = make_data(X, offsets);
             const CategoricalParams init = make_params(weights, theta, offsets.back());
-            const CatAlgorithm alg = parse_algorithm(algorithm);
+            const Algorithm alg = parse_algorithm(algorithm);
             Interruptible guard;
             std::function<void(int, double)> on_iter = [&](int it, double change) {
                 py::gil_scoped_acquire gil;

@@ -11,31 +11,18 @@
 
 #include "genmix/mixture.hpp"
 #include "interrupt.hpp"
-#include "outputs.hpp"
+#include "arrays.hpp"
 
 namespace py = pybind11;
 using namespace genmix;
 using genmix_bindings::Interruptible;
 using genmix_bindings::optional_output;
+using genmix_bindings::with_float_type;
 
 namespace {
 
 using DArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using IArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
-
-CovType parse_cov(const std::string& s) {
-    if (s == "full") return CovType::Full;
-    if (s == "tied") return CovType::Tied;
-    if (s == "diag") return CovType::Diag;
-    if (s == "spherical") return CovType::Spherical;
-    throw std::invalid_argument("unknown covariance_type '" + s + "'");
-}
-
-Algorithm parse_algorithm(const std::string& s) {
-    if (s == "soft") return Algorithm::Soft;
-    if (s == "hard") return Algorithm::Hard;
-    throw std::invalid_argument("unknown algorithm '" + s + "'");
-}
 
 VecD to_vec(const DArray& a) { return Eigen::Map<const VecD>(a.data(), a.size()); }
 
@@ -57,7 +44,7 @@ std::vector<py::ssize_t> cov_shape(CovType cov, int k, int d) {
 GaussianParams make_params(const DArray& weights, const DArray& means, const py::object& covariances,
                            const DArray& prec_chol, const std::string& cov) {
     GaussianParams p;
-    p.cov = parse_cov(cov);
+    p.cov = parse_covariance_type(cov);
     p.k = (int)means.shape(0);
     p.d = (int)means.shape(1);
     if (weights.size() != p.k || prec_chol.size() != cov_size(p.cov, p.k, p.d))
@@ -96,15 +83,6 @@ DataView<T> view(const py::array& X, const py::object& sample_weight, bool has_m
         v.sample_weight = static_cast<const T*>(w.data());
     }
     return v;
-}
-
-// dtype equivalence, not identity: an unpickled array carries its own (equal) descriptor.
-bool is_float32(const py::array& X) { return X.dtype().equal(py::dtype::of<float>()); }
-
-void check_float(const py::array& X) {
-    if (!(X.dtype().equal(py::dtype::of<float>()) || X.dtype().equal(py::dtype::of<double>())))
-        throw std::invalid_argument("X must be float32 or float64");
-    if (!(X.flags() & py::array::c_style)) throw std::invalid_argument("X must be C-contiguous");
 }
 
 template <class T>
@@ -151,7 +129,8 @@ py::dict params_from_labels_t(const py::array& X, const py::object& labels, int 
     Interruptible guard;
     GaussianParams p;
     guard.run([&] {
-        p = params_from_responsibilities<T>(data, k, parse_cov(cov), reg_covar, lab, seed, n_threads, &guard.poll);
+        p = params_from_responsibilities<T>(data, k, parse_covariance_type(cov), reg_covar, lab, seed, n_threads,
+                                            &guard.poll);
     });
     return params_dict(p);
 }
@@ -223,15 +202,6 @@ struct GmmStats {
     MatD anchors;          // d x k: where full-covariance scatter is accumulated around
 };
 
-const char* cov_name(CovType cov) {
-    switch (cov) {
-        case CovType::Full: return "full";
-        case CovType::Tied: return "tied";
-        case CovType::Diag: return "diag";
-        default: return "spherical";
-    }
-}
-
 DArray matrix_array(const MatD& a) {  // a copy in C order
     DArray out({(py::ssize_t)a.rows(), (py::ssize_t)a.cols()});
     Eigen::Map<RowMatD>(out.mutable_data(), a.rows(), a.cols()) = a;
@@ -276,21 +246,11 @@ void register_mixture(py::module_& m) {
     m.def(
         "column_mean",
         [](const py::array& X, int n_threads) {
-            check_float(X);
-            const bool f32 = is_float32(X);
-            VecD c;
-            {
-                const py::object none = py::none();
-                if (f32) {
-                    const DataView<float> data = view<float>(X, none);
-                    py::gil_scoped_release release;
-                    c = column_mean(data, n_threads);
-                } else {
-                    const DataView<double> data = view<double>(X, none);
-                    py::gil_scoped_release release;
-                    c = column_mean(data, n_threads);
-                }
-            }
+            const VecD c = with_float_type(X, [&](auto t) {
+                const auto data = view<decltype(t)>(X, py::none());
+                py::gil_scoped_release release;
+                return column_mean(data, n_threads);
+            });
             return py::array_t<double>((py::ssize_t)c.size(), c.data());
         },
         py::arg("X"), py::arg("n_threads") = 0,
@@ -299,14 +259,14 @@ void register_mixture(py::module_& m) {
     m.def(
         "all_finite",
         [](const py::array& a, int n_threads) {
-            check_float(a);
-            // everything that touches Python objects happens before the GIL is released
-            const long size = (long)a.size();
-            const bool f32 = is_float32(a);
-            const void* data = a.data();
-            py::gil_scoped_release release;
-            return f32 ? all_finite<float>((const float*)data, size, n_threads)
-                       : all_finite<double>((const double*)data, size, n_threads);
+            return with_float_type(a, [&](auto t) {
+                using T = decltype(t);
+                // everything that touches Python objects happens before the GIL is released
+                const long size = (long)a.size();
+                const T* data = static_cast<const T*>(a.data());
+                py::gil_scoped_release release;
+                return all_finite<T>(data, size, n_threads);
+            });
         },
         py::arg("a"), py::arg("n_threads") = 0, "True when every value of a float array is finite.");
 
@@ -317,7 +277,6 @@ void register_mixture(py::module_& m) {
            const std::string& algorithm, double tol, double reg_covar, int max_iter, int n_threads,
            double initial_lower_bound, const py::object& callback, const py::object& row_class,
            const py::object& component_class, bool missing) {
-            check_float(X);
             const GaussianParams init = make_params(weights, means, covariances, prec_chol, cov);
             EMOptions o;
             o.cov = init.cov;
@@ -327,9 +286,9 @@ void register_mixture(py::module_& m) {
             o.max_iter = max_iter;
             o.n_threads = n_threads;
             o.initial_lower_bound = initial_lower_bound;
-            return is_float32(X)
-                       ? em_fit_t<float>(X, sample_weight, init, o, callback, row_class, component_class, missing)
-                       : em_fit_t<double>(X, sample_weight, init, o, callback, row_class, component_class, missing);
+            return with_float_type(X, [&](auto t) {
+                return em_fit_t<decltype(t)>(X, sample_weight, init, o, callback, row_class, component_class, missing);
+            });
         },
         py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("covariances"),
         py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("algorithm"), py::arg("tol"),
@@ -343,7 +302,7 @@ void register_mixture(py::module_& m) {
     py::class_<GmmStats>(m, "GmmStats",
                          "Sufficient statistics of some rows under fixed mixture parameters (from e_step_stats), "
                          "in the frame they were accumulated in: merge them in a fixed order, then m_step.")
-        .def_property_readonly("covariance_type", [](const GmmStats& s) { return cov_name(s.cov); })
+        .def_property_readonly("covariance_type", [](const GmmStats& s) { return covariance_type_name(s.cov); })
         .def_property_readonly("float32", [](const GmmStats& s) { return s.float32; })
         .def_property_readonly("N", [](const GmmStats& s) { return from_vec(s.stats.N, {s.stats.N.size()}); },
                                "Sum of responsibilities (times sample weights) per component (k).")
@@ -368,17 +327,18 @@ void register_mixture(py::module_& m) {
                         "GmmStats.merge: statistics accumulated under other parameters or another centre");
                 s.stats.add(o.stats);
             },
-            py::arg("other"), "Adds other's sums to these (self = self + other: merge in a fixed order for fixed bits).")
+            py::arg("other"),
+            "Adds other's sums to these (self = self + other: merge in a fixed order for fixed bits).")
         .def(py::pickle(
             [](const GmmStats& s) {
-                return py::make_tuple(std::string(cov_name(s.cov)), s.float32, matrix_array(s.stats.N),
+                return py::make_tuple(std::string(covariance_type_name(s.cov)), s.float32, matrix_array(s.stats.N),
                                       matrix_array(s.stats.S1), matrix_array(s.stats.S2), s.stats.obj, s.stats.wsum,
                                       matrix_array(s.centre), matrix_array(s.anchors));
             },
             [](const py::tuple& t) {
                 if (t.size() != 9) throw std::invalid_argument("GmmStats: bad pickled state");
                 GmmStats s;
-                s.cov = parse_cov(t[0].cast<std::string>());
+                s.cov = parse_covariance_type(t[0].cast<std::string>());
                 s.float32 = t[1].cast<bool>();
                 const DArray N = t[2].cast<DArray>(), S1 = t[3].cast<DArray>(), S2 = t[4].cast<DArray>(),
                              c = t[7].cast<DArray>(), a = t[8].cast<DArray>();
@@ -402,15 +362,15 @@ void register_mixture(py::module_& m) {
            const DArray& prec_chol, const std::string& cov, const DArray& centre, const std::string& algorithm,
            int n_threads, bool one_chunk, const py::object& row_class, const py::object& component_class,
            bool missing) {
-            check_float(X);
             const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
             EStepOptions o;
             o.algorithm = parse_algorithm(algorithm);
             o.n_threads = n_threads;
             o.one_chunk = one_chunk;
             const VecD c = to_vec(centre);
-            return is_float32(X) ? e_step_stats_t<float>(X, sample_weight, p, c, o, row_class, component_class, missing)
-                                 : e_step_stats_t<double>(X, sample_weight, p, c, o, row_class, component_class, missing);
+            return with_float_type(X, [&](auto t) {
+                return e_step_stats_t<decltype(t)>(X, sample_weight, p, c, o, row_class, component_class, missing);
+            });
         },
         py::arg("X"), py::arg("sample_weight"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
         py::arg("covariance_type"), py::arg("centre"), py::arg("algorithm"), py::arg("n_threads"),
@@ -424,7 +384,8 @@ void register_mixture(py::module_& m) {
         "m_step",
         [](const GmmStats& s, const DArray& weights, const DArray& means, const py::object& covariances,
            const DArray& prec_chol, const std::string& algorithm, double reg_covar) {
-            const GaussianParams prev = make_params(weights, means, covariances, prec_chol, cov_name(s.cov));
+            const GaussianParams prev =
+                make_params(weights, means, covariances, prec_chol, covariance_type_name(s.cov));
             if (prev.k != s.stats.N.size() || prev.d != s.stats.S1.cols())
                 throw std::invalid_argument("m_step: parameters of another shape than the statistics");
             if (shifted_means(prev, s.centre) != s.anchors)
@@ -451,7 +412,7 @@ void register_mixture(py::module_& m) {
     m.def(
         "stats_chunks",
         [](long n, const std::string& cov, int k, int d) {
-            const RowPartition part = stats_partition(n, parse_cov(cov), k, d);
+            const RowPartition part = stats_partition(n, parse_covariance_type(cov), k, d);
             py::array_t<std::int64_t> out(part.n_chunks + 1);
             for (long ci = 0; ci <= part.n_chunks; ++ci)
                 out.mutable_data()[ci] = std::min(n, part.block_begin(part.chunk_first_block(ci)));
@@ -463,10 +424,9 @@ void register_mixture(py::module_& m) {
     m.def(
         "column_centre",
         [](const py::array& X, const py::object& sample_weight, bool missing) {
-            check_float(X);
-            VecD c;
-            if (is_float32(X)) c = column_centre(view<float>(X, sample_weight, missing));
-            else c = column_centre(view<double>(X, sample_weight, missing));
+            const VecD c = with_float_type(X, [&](auto t) {
+                return column_centre(view<decltype(t)>(X, sample_weight, missing));
+            });
             return from_vec(c, {c.size()});
         },
         py::arg("X"), py::arg("sample_weight") = py::none(), py::arg("missing") = false,
@@ -477,9 +437,9 @@ void register_mixture(py::module_& m) {
         "params_from_labels",
         [](const py::array& X, const py::object& labels, int k, const std::string& cov, double reg_covar,
            std::uint64_t seed, int n_threads, const py::object& sample_weight) {
-            check_float(X);
-            return is_float32(X) ? params_from_labels_t<float>(X, labels, k, cov, reg_covar, seed, n_threads, sample_weight)
-                                 : params_from_labels_t<double>(X, labels, k, cov, reg_covar, seed, n_threads, sample_weight);
+            return with_float_type(X, [&](auto t) {
+                return params_from_labels_t<decltype(t)>(X, labels, k, cov, reg_covar, seed, n_threads, sample_weight);
+            });
         },
         py::arg("X"), py::arg("labels"), py::arg("n_components"), py::arg("covariance_type"), py::arg("reg_covar"),
         py::arg("seed"), py::arg("n_threads"), py::arg("sample_weight") = py::none(),
@@ -490,12 +450,11 @@ void register_mixture(py::module_& m) {
         [](const py::array& X, const DArray& weights, const DArray& means, const DArray& prec_chol,
            const std::string& cov, const std::string& algorithm, bool log_prob, bool resp, bool labels,
            int n_threads, bool missing, bool imputed, bool largest) {
-            check_float(X);
             const GaussianParams p = make_params(weights, means, py::none(), prec_chol, cov);
             const Algorithm alg = parse_algorithm(algorithm);
-            return is_float32(X)
-                       ? evaluate_t<float>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed, largest)
-                       : evaluate_t<double>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed, largest);
+            return with_float_type(X, [&](auto t) {
+                return evaluate_t<decltype(t)>(X, p, alg, log_prob, resp, labels, n_threads, missing, imputed, largest);
+            });
         },
         py::arg("X"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
         py::arg("covariance_type"), py::arg("algorithm"), py::arg("log_prob"), py::arg("resp"),
@@ -508,9 +467,9 @@ void register_mixture(py::module_& m) {
     m.def(
         "kmeans_plusplus",
         [](const py::array& X, int k, std::uint64_t seed, int n_threads, const py::object& sample_weight) {
-            check_float(X);
-            return is_float32(X) ? kmeans_plusplus_t<float>(X, k, seed, n_threads, sample_weight)
-                                 : kmeans_plusplus_t<double>(X, k, seed, n_threads, sample_weight);
+            return with_float_type(X, [&](auto t) {
+                return kmeans_plusplus_t<decltype(t)>(X, k, seed, n_threads, sample_weight);
+            });
         },
         py::arg("X"), py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"), py::arg("sample_weight") = py::none(),
         "Row indices of greedy k-means++ seeds, drawn in an order set by the rows' values (not their positions).");
@@ -518,8 +477,7 @@ void register_mixture(py::module_& m) {
     m.def(
         "row_hash",
         [](const py::array& X, int n_threads) {
-            check_float(X);
-            return is_float32(X) ? row_hash_t<float>(X, n_threads) : row_hash_t<double>(X, n_threads);
+            return with_float_type(X, [&](auto t) { return row_hash_t<decltype(t)>(X, n_threads); });
         },
         py::arg("X"), py::arg("n_threads"),
         "A 64-bit hash of each row's values (-0 as +0): equal rows, equal hashes.");
@@ -528,9 +486,9 @@ void register_mixture(py::module_& m) {
         "kmeans_lloyd",
         [](const py::array& X, const DArray& centres, int max_iter, double tol, int n_threads,
            const py::object& sample_weight) {
-            check_float(X);
-            return is_float32(X) ? kmeans_lloyd_t<float>(X, centres, max_iter, tol, n_threads, sample_weight)
-                                 : kmeans_lloyd_t<double>(X, centres, max_iter, tol, n_threads, sample_weight);
+            return with_float_type(X, [&](auto t) {
+                return kmeans_lloyd_t<decltype(t)>(X, centres, max_iter, tol, n_threads, sample_weight);
+            });
         },
         py::arg("X"), py::arg("centres"), py::arg("max_iter"), py::arg("tol"), py::arg("n_threads"),
         py::arg("sample_weight") = py::none(),

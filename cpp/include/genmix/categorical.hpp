@@ -15,11 +15,10 @@
 #include <limits>
 #include <vector>
 
+#include "genmix/em_algorithm.hpp"
 #include "genmix/parallel.hpp"
 
 namespace genmix {
-
-enum class CatAlgorithm { Soft, Hard };
 
 struct CategoricalParams {
     Eigen::VectorXd weights;                                                      // (k)
@@ -56,14 +55,14 @@ inline void categorical_row_log_prob(const CategoricalData& data, const Eigen::V
 
 // Responsibilities of one row in place (soft: posterior, hard: one-hot argmax); returns the
 // row's objective (log-likelihood, or complete-data log-likelihood for hard EM).
-inline double categorical_responsibilities(Eigen::VectorXd& lp, CatAlgorithm alg) {
+inline double categorical_responsibilities(Eigen::VectorXd& lp, Algorithm alg) {
     Eigen::Index best;
     const double mx = lp.maxCoeff(&best);
     if (!std::isfinite(mx)) {  // impossible under every component (alpha = 0, unseen category)
         lp.setConstant(1.0 / (double)lp.size());
         return mx;
     }
-    if (alg == CatAlgorithm::Hard) {
+    if (alg == Algorithm::Hard) {
         lp.setZero();
         lp[best] = 1;
         return mx;
@@ -77,7 +76,7 @@ inline double categorical_responsibilities(Eigen::VectorXd& lp, CatAlgorithm alg
 // log of the parameters, transposed so that one (feature, category) is a contiguous column.
 inline Eigen::MatrixXd log_theta_columns(const CategoricalParams& p) { return p.theta.array().log().matrix().transpose(); }
 
-inline CategoricalStats categorical_pass(const CategoricalData& data, const CategoricalParams& p, CatAlgorithm alg,
+inline CategoricalStats categorical_pass(const CategoricalData& data, const CategoricalParams& p, Algorithm alg,
                                          int n_threads, const PollFn* poll) {
     const int k = (int)p.weights.size();
     const long total = data.offsets.back();
@@ -138,7 +137,7 @@ struct CategoricalResult {
 // EM from `init`; the objective after each iteration is (sum of row objectives + log prior)/n
 // at the parameters the iteration started from: the quantity MAP-EM never decreases.
 inline CategoricalResult categorical_em(const CategoricalData& data, const CategoricalParams& init, double alpha,
-                                        CatAlgorithm alg, double tol, int max_iter, int n_threads,
+                                        Algorithm alg, double tol, int max_iter, int n_threads,
                                         const PollFn* poll, const std::function<void(int, double)>& on_iter) {
     CategoricalResult r;
     r.params = init;
@@ -178,7 +177,7 @@ inline void categorical_evaluate(const CategoricalData& data, const CategoricalP
                 lp.maxCoeff(&best);
                 labels[i] = (std::int64_t)best;
             }
-            const double ll = categorical_responsibilities(lp, CatAlgorithm::Soft);
+            const double ll = categorical_responsibilities(lp, Algorithm::Soft);
             if (log_prob) log_prob[i] = ll;
             if (resp) Eigen::Map<Eigen::VectorXd>(resp + i * k, k) = lp;
         }

@@ -1,4 +1,4 @@
-// Types of the mixture core: covariance and algorithm enums, Eigen aliases, parameters, the data view.
+// Types of the mixture core: the covariance enum and its names, Eigen aliases, parameters, the data view.
 // (Part of the Gaussian mixture core: see genmix/mixture.hpp.)
 #pragma once
 
@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "genmix/em_algorithm.hpp"
 #include "genmix/parallel.hpp"
 #include "genmix/rng.hpp"
 #include "genmix/vmath.hpp"
@@ -23,7 +24,23 @@
 namespace genmix {
 
 enum class CovType { Full, Tied, Diag, Spherical };
-enum class Algorithm { Soft, Hard };
+
+inline CovType parse_covariance_type(const std::string& s) {
+    if (s == "full") return CovType::Full;
+    if (s == "tied") return CovType::Tied;
+    if (s == "diag") return CovType::Diag;
+    if (s == "spherical") return CovType::Spherical;
+    throw std::invalid_argument("unknown covariance_type '" + s + "'");
+}
+
+inline const char* covariance_type_name(CovType cov) {
+    switch (cov) {
+        case CovType::Full: return "full";
+        case CovType::Tied: return "tied";
+        case CovType::Diag: return "diag";
+        default: return "spherical";
+    }
+}
 
 template <class T>
 using MatT = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
