@@ -15,8 +15,9 @@ Quality: for each seed, make_ring / make_grid (2,500 points, PacGAN protocol), f
 genmix.GAN(random_state=seed) (optionally with n_steps=--quality-steps), draw 2,500
 samples, with the default discriminator rejection sampling (floor 0.05) and from the raw
 generator (sample(rejection=False)), and report genmix.metrics.mode_statistics (modes captured,
-high-quality fraction, reverse KL) of both and the fit time (training and calibration). --data picks the data sets (e.g. one per process, to use
-both cores of a busy machine with --threads 1; quality does not depend on the thread count).
+high-quality fraction, reverse KL) of both and the fit time (training and calibration). --data picks
+the data sets (e.g. one per process, to use both cores of a busy machine with --threads 1; quality
+does not depend on the thread count).
 """
 
 import argparse

@@ -128,7 +128,8 @@ def bench_case(name, sizes, batch, act, penalty, args):
         if penalty:
             value, pgrad = net.input_gradient_penalty(X, n_threads=nt)
             tval = float(t_penalty())
-            check += f", penalty {abs(value - tval) / abs(tval):.1e}, penalty grad {rel(pgrad, torch_flat_grad(tnet)):.1e}"
+            check += (f", penalty {abs(value - tval) / abs(tval):.1e}, "
+                      f"penalty grad {rel(pgrad, torch_flat_grad(tnet)):.1e}")
 
     # genmix and torch timed in turn, call by call
     order = list(libs)

@@ -533,8 +533,8 @@ def test_sample(covariance_type):
 def test_nearly_empty_component_matches_reference(covariance_type):
     # A component 12 sd away from every row gets N_k ~ 1e-17 << 10 eps. Its mean
     # S1 / (N_k + 10 eps) then depends on the origin of the coordinates (genmix works around
-    # the data's column medians, the lower one for an even count), but its covariance must be the exact weighted scatter around
-    # that mean - as genmix.reference computes it in the same frame - and a shift of the
+    # the data's column medians, the lower one for an even count), but its covariance must be the
+    # exact weighted scatter around that mean - as genmix.reference computes it in the same frame - and a shift of the
     # data must not change it.
     X = np.random.default_rng(0).standard_normal((500, 2))
     weights = np.array([0.5, 0.5])

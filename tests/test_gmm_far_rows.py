@@ -49,9 +49,8 @@ def _exact_terms(x, gm):
     cov, d = gm.covariance_type, len(x)
     out = []
     for j, (w, mu) in enumerate(zip(gm.weights_, gm.means_)):
-        U = {"full": lambda: gm.precisions_cholesky_[j], "tied": lambda: gm.precisions_cholesky_,
-             "diag": lambda: np.diag(gm.precisions_cholesky_[j]),
-             "spherical": lambda: gm.precisions_cholesky_[j] * np.eye(d)}[cov]()
+        P = gm.precisions_cholesky_
+        U = P if cov == "tied" else P[j] if cov == "full" else np.diag(P[j]) if cov == "diag" else P[j] * np.eye(d)
         U = np.asarray(U, dtype=np.float64)
         diff = [Fraction(float(a)) - Fraction(float(m)) for a, m in zip(x, mu)]
         q = sum((sum(diff[i] * Fraction(float(U[i, e])) for i in range(d)) ** 2 for e in range(d)), Fraction(0))

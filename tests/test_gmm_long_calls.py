@@ -9,8 +9,6 @@ the one-second bound on the interrupt latency is 20x the core's 50 ms polling in
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading

@@ -219,8 +219,8 @@ def test_oracle_em_fixed_point_is_a_stationary_point_of_the_observed_likelihood(
             if array.ndim == 3 or (array.ndim == 2 and array is cov and covariance_type == "tied"):
                 sym = index[:-2] + index[:-3:-1]  # keep the covariance symmetric
                 plus[sym], minus[sym] = plus[index], minus[index]
-            args = lambda a: (a, cov) if array is m else (m, a)  # noqa: E731
-            gradient = (loglik(*args(plus)) - loglik(*args(minus))) / (2 * eps)
+            plus_args, minus_args = ((plus, cov), (minus, cov)) if array is m else ((m, plus), (m, minus))
+            gradient = (loglik(*plus_args) - loglik(*minus_args)) / (2 * eps)
             assert abs(gradient) < 1e-6, (index, gradient)
 
 

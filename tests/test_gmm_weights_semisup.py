@@ -247,7 +247,7 @@ def test_bad_weights_are_rejected_before_any_work(work_calls, name, make, match)
 
 
 def _reference_clamped_step(X, w, row_class, component_class, weights, means, prec_chol, cov, algorithm, reg):
-    logp = reference._weighted_log_prob(X, weights, means, prec_chol, cov)
+    logp = reference.complete._weighted_log_prob(X, weights, means, prec_chol, cov)
     mask = (row_class[:, None] >= 0) & (component_class[None, :] != row_class[:, None])
     logp = np.where(mask, -np.inf, logp)
     if algorithm == "soft":

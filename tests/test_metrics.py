@@ -312,7 +312,7 @@ def test_mmd_blocked_equals_unblocked(monkeypatch):
     X = rng.normal(size=(150, 3))
     Y = rng.normal(size=(130, 3)) * 1.2
     full = mmd_rbf(X, Y, bandwidth=1.0)
-    monkeypatch.setattr(metrics, "_KERNEL_BLOCK", 7)
+    monkeypatch.setattr(metrics.mmd, "_KERNEL_BLOCK", 7)
     assert mmd_rbf(X, Y, bandwidth=1.0) == pytest.approx(full, rel=1e-10, abs=1e-14)
     assert full == pytest.approx(_mmd_naive(X, Y, 1.0), rel=1e-10)
 
@@ -398,7 +398,7 @@ def test_prdc_blocked_equals_unblocked(monkeypatch):
     real = rng.normal(size=(120, 2))
     fake = rng.normal(size=(90, 2)) + 0.5
     full = precision_recall_density_coverage(real, fake, k=4)
-    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 500)
+    monkeypatch.setattr(metrics._common, "_BLOCK_ELEMENTS", 500)
     assert precision_recall_density_coverage(real, fake, k=4) == full
 
 

@@ -319,7 +319,8 @@ def test_initialisation_he_and_glorot():
     assert np.std(leaky.weights[0]) == pytest.approx(np.sqrt(2 / (1.25 * 400)), rel=0.02)
     tanh = MLP((400, 300, 1), "tanh", dtype=np.float64, random_state=0)
     lim = np.sqrt(6 / 700)
-    assert np.max(np.abs(tanh.weights[0])) <= lim and np.std(tanh.weights[0]) == pytest.approx(lim / np.sqrt(3), rel=0.02)
+    assert np.max(np.abs(tanh.weights[0])) <= lim
+    assert np.std(tanh.weights[0]) == pytest.approx(lim / np.sqrt(3), rel=0.02)
     forced = MLP((400, 300, 1), "tanh", init="he", dtype=np.float64, random_state=0)
     assert np.std(forced.weights[0]) == pytest.approx(np.sqrt(2 / 400), rel=0.02)
 
@@ -369,7 +370,8 @@ def test_pickle_round_trip():
     X = data(70, 3, dtype=np.float32)
     assert_array_equal(clone.forward(X), net.forward(X))
     state = net.__getstate__()
-    assert set(state) == {"layer_sizes", "activation", "output_activation", "negative_slope", "init", "dtype", "_params"}
+    assert set(state) == {"layer_sizes", "activation", "output_activation", "negative_slope", "init", "dtype",
+                          "_params"}
     assert all(isinstance(v, (np.ndarray, np.dtype, str, float, tuple)) for v in state.values())
 
 

@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from ._typing import RandomStateLike
 from ._validation import as_int
 
 __all__ = ["load_faithful", "make_ring", "make_grid", "ring_modes", "grid_modes"]
@@ -114,7 +115,7 @@ def _sample_mixture(modes, n_samples, std, random_state):
 # ---------------------------------------------------------------------------
 # Old Faithful
 # ---------------------------------------------------------------------------
-def load_faithful(return_feature_names=False):
+def load_faithful(return_feature_names: bool = False) -> np.ndarray | tuple[np.ndarray, list[str]]:
     """Load the Old Faithful geyser data set.
 
     272 observations of the Old Faithful geyser (Yellowstone National Park):
@@ -185,7 +186,7 @@ def load_faithful(return_feature_names=False):
 # ---------------------------------------------------------------------------
 # synthetic mode-collapse benchmarks
 # ---------------------------------------------------------------------------
-def ring_modes(n_modes=8, radius=1.0):
+def ring_modes(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
     """Mode centres of :func:`make_ring`.
 
     Parameters
@@ -206,7 +207,7 @@ def ring_modes(n_modes=8, radius=1.0):
     return radius * np.column_stack([np.cos(angles), np.sin(angles)])
 
 
-def grid_modes(grid_size=5, spacing=2.0):
+def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> np.ndarray:
     """Mode centres of :func:`make_grid`.
 
     Parameters
@@ -231,7 +232,8 @@ def grid_modes(grid_size=5, spacing=2.0):
     return np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def make_ring(n_samples=2500, n_modes=8, radius=1.0, std=0.01, random_state=None):
+def make_ring(n_samples: int = 2500, n_modes: int = 8, radius: float = 1.0, std: float = 0.01,
+              random_state: RandomStateLike = None) -> tuple[np.ndarray, np.ndarray]:
     """Sample the "2D ring" mixture of Gaussians (PacGAN protocol).
 
     Each sample picks one of ``n_modes`` modes uniformly at random and adds
@@ -280,7 +282,8 @@ def make_ring(n_samples=2500, n_modes=8, radius=1.0, std=0.01, random_state=None
     return X, modes
 
 
-def make_grid(n_samples=2500, grid_size=5, spacing=2.0, std=0.05, random_state=None):
+def make_grid(n_samples: int = 2500, grid_size: int = 5, spacing: float = 2.0, std: float = 0.05,
+              random_state: RandomStateLike = None) -> tuple[np.ndarray, np.ndarray]:
     """Sample the "2D grid" mixture of Gaussians (PacGAN protocol).
 
     Each sample picks one of ``grid_size**2`` modes uniformly at random and

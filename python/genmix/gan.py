@@ -11,50 +11,29 @@ See :class:`GAN`.
 
 from __future__ import annotations
 
-import json
-import numbers
+import os
 import warnings
+from typing import BinaryIO, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from . import _core
+from . import _core, _gan_file
 from ._base import BaseEstimator, NotFittedError, check_random_state, draw_seed
-from ._validation import check_array, check_int, check_n_threads, check_option, check_real, npz_path, read_npz
-from .nn import MLP
+from ._gan_calibration import CALIBRATION_KEYS, calibrate, calibration_rounds, rejection_sample
+from ._gan_file import HISTORY_KEYS
+from ._typing import RandomStateLike
+from ._validation import check_array, check_int, check_n_threads, check_option, check_real
+from .nn import MLP, check_widths
 
 __all__ = ["GAN"]
 
 _LOSSES = ("minimax", "non-saturating", "wasserstein", "hinge")
-_PENALTIES = (None, "r1", "r2", "gp")
 _UPDATES = ("simultaneous", "alternating")
 _OPTIMIZERS = ("adam", "sgd")
 _LATENTS = ("normal", "uniform")
 _SCHEDULES = ("constant", "linear", "cosine")
 _ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
-HISTORY_KEYS = ("step", "d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
-_STATE_KEYS = ("g", "d", "g_ema", "g_m", "g_v", "d_m", "d_v")
-# what _calibrate adds to the state (redone by every fit, never passed to the trainer)
-_CALIBRATION_KEYS = ("d_cal", "log_m", "log_ratio_q")
-# the quantile levels of state['log_ratio_q']
-_FLOOR_GRID = np.linspace(0.0, 1.0, 1001)
-
-
-def _json_scalar(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _check_hidden(value, name):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"The '{name}' parameter of GAN must be a sequence of ints; got {value!r}.")
-    sizes = list(value)
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"The '{name}' parameter of GAN must contain ints; got {s!r} in {sizes!r}.")
-        if s < 1:
-            raise ValueError(f"Every entry of '{name}' must be >= 1; got {sizes!r}.")
-    return tuple(int(s) for s in sizes)
 
 
 def _complete_history(history, record):
@@ -255,8 +234,8 @@ class GAN(BaseEstimator):
         o = "GAN"
         check_int(self.latent_dim, "latent_dim", o, low=1)
         check_option(self.latent_distribution, "latent_distribution", o, _LATENTS)
-        g_hidden = _check_hidden(self.generator_hidden, "generator_hidden")
-        d_hidden = _check_hidden(self.discriminator_hidden, "discriminator_hidden")
+        g_hidden = check_widths(self.generator_hidden, "The 'generator_hidden' parameter of GAN")
+        d_hidden = check_widths(self.discriminator_hidden, "The 'discriminator_hidden' parameter of GAN")
         check_option(self.activation, "activation", o, _ACTIVATIONS)
         check_option(self.loss, "loss", o, _LOSSES)
         if self.penalty is not None:
@@ -272,7 +251,7 @@ class GAN(BaseEstimator):
         if self.lr_end_factor > 1:
             raise ValueError(f"The 'lr_end_factor' parameter of GAN must lie in [0, 1]; got {self.lr_end_factor!r}.")
         check_int(self.lr_decay_steps, "lr_decay_steps", o, low=1, allow_none=True)
-        cal_steps = self._calibration_rounds()
+        cal_steps = calibration_rounds(self.calibration_steps)
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"The 'standardize' parameter of GAN must be a bool; got {self.standardize!r}.")
         if isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__len__") or len(self.betas) != 2:
@@ -297,20 +276,6 @@ class GAN(BaseEstimator):
         check_int(self.log_every, "log_every", o, low=1)
         check_random_state(self.random_state)
         return g_hidden, d_hidden, nt, np.dtype(dt.name), cal_steps
-
-    def _calibration_rounds(self):
-        """``calibration_steps`` as a tuple of the rounds' step counts (>= 1 each)."""
-        value = self.calibration_steps
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            check_int(value, "calibration_steps", "GAN", low=0)
-            return (int(value),) if value > 0 else ()
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise TypeError(f"The 'calibration_steps' parameter of GAN must be an int or a sequence of ints; "
-                            f"got {value!r}.")
-        rounds = tuple(value)
-        for k in rounds:
-            check_int(k, "calibration_steps", "GAN", low=1)
-        return tuple(int(k) for k in rounds)
 
     def _config(self, n_features, g_hidden, d_hidden, nt, lr_decay_steps):
         return {
@@ -375,7 +340,8 @@ class GAN(BaseEstimator):
         ok = np.isfinite(scale) & (scale > 0)
         return np.where(np.isfinite(mean), mean, 0.0), np.where(ok, scale, 1.0)
 
-    def fit(self, X, y=None, *, callback=None, progress=False, resume=False):
+    def fit(self, X: ArrayLike, y: object = None, *, callback: Callable[[GAN, int, dict], bool | None] | None = None,
+            progress: bool = False, resume: bool = False) -> GAN:
         """Train for ``n_steps`` generator updates.
 
         Parameters
@@ -418,7 +384,7 @@ class GAN(BaseEstimator):
                 raise ValueError("GAN.fit(resume=True): the configuration changed since the state was created.")
             if np.dtype(self._state["g"].dtype) != dtype:
                 raise ValueError("GAN.fit(resume=True): the dtype changed since the state was created.")
-            state = {k: np.array(v, copy=True) for k, v in self._state.items() if k not in _CALIBRATION_KEYS}
+            state = {k: np.array(v, copy=True) for k, v in self._state.items() if k not in CALIBRATION_KEYS}
             seed = self._seed
             history = {k: list(v) for k, v in self.history_.items()}
         else:
@@ -482,57 +448,8 @@ class GAN(BaseEstimator):
                 f"GAN training diverged (non-finite loss, gradient or weights) after step {self.n_steps_}; "
                 f"stopped, keeping the last finite state (step {self.n_steps_}).", RuntimeWarning, stacklevel=2)
         elif cal_steps:
-            self._calibrate(X, config, cal_steps)
+            calibrate(self, X, config, cal_steps)
         return self
-
-    # the calibration rounds' optimizer settings; log M is this percentile of the training rows' logits
-    _CALIBRATION = {"loss": "non-saturating", "penalty": "none", "optimizer": "adam", "lr_d": 1e-2, "beta1": 0.9,
-                    "beta2": 0.999, "lr_schedule": "linear", "lr_end_factor": 0.0}
-    _LOG_M_PERCENTILE = 95.0
-    # sample()'s default floor: candidates whose log ratio is below this quantile of the training rows' are rejected
-    _FLOOR = 0.05
-    _POOL_CANDIDATES = 100_000
-
-    def _calibrate(self, X, config, rounds):
-        """The calibrated discriminators ``state['d_cal']`` (one row per round), ``state['log_m']`` and
-        ``state['log_ratio_q']`` (the quantiles 0, 0.001, ..., 1 of the calibrated log ratio over the rows of X).
-
-        X is the standardised training data; everything here works in standardised space.
-        """
-        dtype = X.dtype
-        g = self._state["g_ema" if config["ema"] >= 0 else "g"]
-        G = self._mlp(config["g_sizes"], g, dtype)
-        d = self._state["d"].copy()
-        stages, fake = [], g  # round 1 trains against G itself, later rounds against a pool
-        for r, steps in enumerate(rounds):
-            cal = dict(config, lr_decay_steps=steps, **self._CALIBRATION)
-            seed = (int(self._seed) + r) % 2**64
-            status = _core.gan_calibrate(cal, X, fake, d, steps, seed)
-            if status == "diverged":
-                warnings.warn("GAN: the discriminator's calibration diverged (non-finite loss or gradient); "
-                              "sample() can only use the raw generator (rejection=False).", RuntimeWarning,
-                              stacklevel=3)
-                return
-            stages.append(d.copy())
-            nets = [self._mlp(config["d_sizes"], w, dtype) for w in stages]
-            r_train = self._log_ratio(nets, X)
-            if not np.all(np.isfinite(r_train)):  # a finite row whose logit overflows the model's dtype
-                warnings.warn("GAN: the calibrated discriminator's log ratio is not finite at some training rows "
-                              "(values too large for the model's dtype; standardize=True avoids this); sample() can "
-                              "only use the raw generator (rejection=False).", RuntimeWarning, stacklevel=3)
-                return
-            log_m = np.percentile(r_train, self._LOG_M_PERCENTILE)
-            if r + 1 < len(rounds):  # the next round's pool: what rejection with these rounds accepts
-                rs = np.random.RandomState(seed % 2**32)
-                z = self.sample_latent(self._POOL_CANDIDATES, rs).astype(dtype)
-                cand = G.forward(z, n_threads=self.n_threads)
-                keep = rs.uniform(size=len(cand)) < np.exp(np.minimum(self._log_ratio(nets, cand) - log_m, 0))
-                if not keep.any():
-                    break
-                fake = np.ascontiguousarray(cand[keep])
-        self._state["d_cal"] = np.stack(stages)
-        self._state["log_m"] = np.array([log_m])
-        self._state["log_ratio_q"] = np.quantile(r_train, _FLOOR_GRID)
 
     def _log_ratio(self, nets, X):
         """The calibrated estimate of log(p_data / p_model) at the rows of X: the sum of the rounds' logits."""
@@ -547,7 +464,7 @@ class GAN(BaseEstimator):
                 "estimator.")
 
     @property
-    def generator_(self):
+    def generator_(self) -> MLP:
         """The generator as a :class:`genmix.nn.MLP` (a copy; the EMA weights when ``ema`` is set)."""
         self._check_fitted()
         c = self._fit_config
@@ -560,7 +477,7 @@ class GAN(BaseEstimator):
         return net
 
     @property
-    def discriminator_(self):
+    def discriminator_(self) -> MLP:
         """The discriminator as a :class:`genmix.nn.MLP` (a copy); its output is the logit / critic value."""
         self._check_fitted()
         return self._discriminator(self._state["d"])
@@ -579,7 +496,7 @@ class GAN(BaseEstimator):
         n = self.n_features_in_
         return self._state.get("x_mean", np.zeros(n)), self._state.get("x_scale", np.ones(n))
 
-    def sample_latent(self, n, random_state=None):
+    def sample_latent(self, n: int, random_state: RandomStateLike = None) -> np.ndarray:
         """``n`` latent vectors from ``latent_distribution`` (NumPy random numbers)."""
         check_int(n, "n", "GAN.sample", low=1)
         rs = check_random_state(random_state)
@@ -589,7 +506,8 @@ class GAN(BaseEstimator):
             return rs.standard_normal((n, k))
         return rs.uniform(-1.0, 1.0, size=(n, k))
 
-    def sample(self, n, random_state=None, *, rejection=True, floor=None):
+    def sample(self, n: int, random_state: RandomStateLike = None, *, rejection: bool = True,
+               floor: float | None = None) -> np.ndarray:
         """Generate ``n`` samples.
 
         Parameters
@@ -638,35 +556,9 @@ class GAN(BaseEstimator):
         G = self.generator_
         if not rejection:
             return G.forward(self.sample_latent(n, rs).astype(G.dtype), n_threads=self.n_threads)
-        if "d_cal" not in self._state:
-            raise ValueError("GAN.sample(rejection=True) needs the calibrated discriminator, which this GAN does not "
-                             "have (calibration_steps=0, training diverged or was interrupted, or the calibration "
-                             "failed); use "
-                             "rejection=False for the raw generator, or fit(X, resume=True) with n_steps=0 and "
-                             "calibration_steps > 0 to calibrate.")
-        nets = [self._discriminator(w) for w in self._state["d_cal"]]
-        log_m = float(self._state["log_m"][0])
-        table = self._state.get("log_ratio_q")
-        if floor is None:
-            floor = self._FLOOR if table is not None else 0.0
-        if floor > 0 and table is None:
-            raise ValueError("GAN.sample: this GAN was calibrated by a genmix that did not record the training rows' "
-                             "log ratios, so it has no floor; use floor=0, or calibrate again with "
-                             "fit(X, resume=True) with n_steps=0.")
-        r_floor = float(np.interp(floor, _FLOOR_GRID, table)) if floor > 0 else -np.inf
-        kept, n_kept, batch = [], 0, max(n, 10000)
-        for _ in range(1000):
-            x = G.forward(self.sample_latent(batch, rs).astype(G.dtype), n_threads=self.n_threads)
-            r = self._log_ratio(nets, x)
-            keep = (rs.uniform(size=batch) < np.exp(np.minimum(r - log_m, 0))) & (r >= r_floor)
-            kept.append(x[keep])
-            n_kept += int(keep.sum())
-            if n_kept >= n:
-                return np.concatenate(kept)[:n]
-        raise RuntimeError(f"GAN.sample: rejection sampling kept only {n_kept} of {1000 * batch} candidates; "
-                           "use rejection=False.")
+        return rejection_sample(self, G, n, rs, floor)
 
-    def discriminate(self, X):
+    def discriminate(self, X: ArrayLike) -> np.ndarray:
         """The discriminator's verdict on each row of X.
 
         Parameters
@@ -697,32 +589,15 @@ class GAN(BaseEstimator):
 
     # --- persistence ----------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike | BinaryIO) -> None:
         """Save configuration and full training state (weights, optimizer, EMA, RNG, history) with np.savez,
         to ``path`` (a str or path-like, to which '.npz' is appended unless it ends with it, or a binary file
         object)."""
         self._check_fitted()
-        arrays = {f"state_{k}": v for k, v in self._state.items()}
-        arrays.update({f"history_{k}": v for k, v in self.history_.items()})
-        params = self.get_params(deep=False)
-        params["dtype"] = np.dtype(params["dtype"]).name
-        params["generator_hidden"] = list(params["generator_hidden"])
-        params["discriminator_hidden"] = list(params["discriminator_hidden"])
-        params["betas"] = list(params["betas"])
-        if not isinstance(params["calibration_steps"], numbers.Integral):
-            params["calibration_steps"] = [int(k) for k in params["calibration_steps"]]
-        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
-            params["random_state"] = None
-        elif params["random_state"] is not None:
-            params["random_state"] = int(params["random_state"])
-        meta = {"params": params, "fit_config": self._fit_config, "seed": int(self._seed),
-                "n_features_in": self.n_features_in_, "n_steps_done": self.n_steps_,
-                "diverged": bool(getattr(self, "diverged_", False))}
-        # NumPy scalars (np.int64 sizes from np.arange or a grid search, np.bool_) as Python's
-        np.savez(npz_path(path), meta=np.array(json.dumps(meta, default=_json_scalar)), **arrays)
+        _gan_file.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike | BinaryIO) -> GAN:
         """Load a GAN written by :meth:`save`, from the same ``path`` (a str or path-like, to
         which '.npz' is appended as :meth:`save` does, or a binary file object).
 
@@ -732,124 +607,7 @@ class GAN(BaseEstimator):
         headers are read before their data, so a damaged file cannot make it allocate more
         than the file's size; pickled objects are never loaded.
         """
-        file = npz_path(path)
-        try:
-            return cls._from_arrays(read_npz(file))
-        except (ValueError, TypeError) as exc:
-            name = file if isinstance(file, str) else getattr(file, "name", repr(file))
-            raise ValueError(f"{name} is not a genmix model file: {exc}") from None
-
-    @classmethod
-    def _from_arrays(cls, arrays):
-        """A GAN from the members of a saved file, each checked; ValueError/TypeError on the first problem."""
-        meta = arrays.pop("meta", None)
-        if meta is None or meta.shape != () or meta.dtype.kind != "U":
-            raise ValueError("no JSON metadata (a 'meta' string)")
-        meta = json.loads(str(meta))
-        kinds = {"params": dict, "fit_config": dict, "seed": numbers.Integral, "n_features_in": numbers.Integral,
-                 "n_steps_done": numbers.Integral, "diverged": bool}
-        if not isinstance(meta, dict) or set(meta) != set(kinds):
-            raise ValueError(f"the metadata must be a JSON object with the keys {sorted(kinds)}")
-        for key, kind in kinds.items():
-            if not isinstance(meta[key], kind) or kind is numbers.Integral and isinstance(meta[key], bool):
-                raise TypeError(f"the metadata's {key!r} must be a {kind.__name__}; got {meta[key]!r}")
-        check_int(meta["n_features_in"], "n_features_in", "the file", low=1)
-        check_int(meta["n_steps_done"], "n_steps_done", "the file", low=0)
-        check_int(meta["seed"], "seed", "the file", low=0)
-        if meta["seed"] >= 2**64:
-            raise ValueError(f"the seed must be < 2**64; got {meta['seed']}")
-        params = dict(meta["params"])
-        if "dtype" in params:
-            if not isinstance(params["dtype"], str):
-                raise TypeError(f"the 'dtype' parameter must be a dtype name; got {params['dtype']!r}")
-            params["dtype"] = np.dtype(params["dtype"])
-        for key in ("generator_hidden", "discriminator_hidden", "betas", "calibration_steps"):
-            if isinstance(params.get(key), list):
-                params[key] = tuple(params[key])
-        self = cls(**params)
-        self._check_params()
-        config = meta["fit_config"]
-        n = meta["n_features_in"]
-        cls._check_config(config, n)
-        self._check_state(arrays, config, n, meta["n_steps_done"])
-        self._state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
-        self.history_ = {k[8:]: v for k, v in arrays.items() if k.startswith("history_")}
-        self._fit_config = config
-        self._seed = np.uint64(meta["seed"])
-        self.n_features_in_ = n
-        self.n_steps_ = meta["n_steps_done"]
-        self.diverged_ = meta["diverged"]
-        return self
-
-    @classmethod
-    def _check_config(cls, config, n_features):
-        """Check a stored training configuration as fit checks its parameters: rebuild the
-        parameters it came from, validate them, and require that they give it back exactly."""
-        try:
-            g, d = config["g_sizes"], config["d_sizes"]
-            params = {k: config[k] for k in ("activation", "loss", "penalty_weight", "update", "d_steps", "optimizer",
-                                              "lr_g", "lr_d", "lr_schedule", "lr_end_factor", "lr_decay_steps",
-                                              "batch_size", "latent_distribution")}
-            params.update(latent_dim=g[0], generator_hidden=g[1:-1], discriminator_hidden=d[1:-1],
-                          penalty=None if config["penalty"] == "none" else config["penalty"],
-                          betas=(config["beta1"], config["beta2"]),
-                          ema=None if config["ema"] == -1.0 else config["ema"],
-                          n_threads=config["n_threads"] or None)
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ValueError(f"the training configuration lacks an entry or has one of the wrong type ({exc!r})") \
-                from None
-        check_int(params["lr_decay_steps"], "lr_decay_steps", "the file's training configuration", low=1)
-        trained = cls(**params)
-        g_hidden, d_hidden, nt, _, _ = trained._check_params()
-        if trained._config(n_features, g_hidden, d_hidden, nt, params["lr_decay_steps"]) != config:
-            raise ValueError(f"the training configuration is not one that fit makes for {n_features} features")
-
-    def _check_state(self, arrays, config, n_features, n_steps):
-        """Check the file's state and history arrays: names, shapes, dtypes, finiteness, counters."""
-        n_g, n_d = (sum((a + 1) * b for a, b in zip(s[:-1], s[1:])) for s in (config["g_sizes"], config["d_sizes"]))
-        shapes = {"g": (n_g,), "g_ema": (n_g,), "g_m": (n_g,), "g_v": (n_g,),
-                  "d": (n_d,), "d_m": (n_d,), "d_v": (n_d,), "counters": (3,),
-                  "x_mean": (n_features,), "x_scale": (n_features,), "log_m": (1,), "log_ratio_q": _FLOOR_GRID.shape}
-        state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
-        history = {k[8:]: v for k, v in arrays.items() if k.startswith("history_")}
-        unknown = set(arrays) - {f"state_{k}" for k in state} - {f"history_{k}" for k in history}
-        optional = {"x_mean", "x_scale", *_CALIBRATION_KEYS}  # absent from files of older versions
-        missing = set(shapes) - optional - set(state)
-        unknown |= {f"state_{k}" for k in set(state) - set(shapes) - {"d_cal"}}
-        if unknown or missing:
-            raise ValueError(f"unexpected members {sorted(unknown)}, missing members {sorted(missing)}")
-        for pair in (("x_mean", "x_scale"), ("d_cal", "log_m")):
-            if (pair[0] in state) != (pair[1] in state):
-                raise ValueError(f"{pair[0]!r} and {pair[1]!r} must both be present or both absent")
-        if "log_ratio_q" in state and "d_cal" not in state:
-            raise ValueError("'log_ratio_q' without 'd_cal'")
-        weights = state["g"].dtype
-        if weights not in (np.float32, np.float64):
-            raise ValueError(f"the weights must be float32 or float64; got {weights}")
-        for k, v in state.items():
-            dtype = np.int64 if k == "counters" else np.float64 if k in shapes and k.startswith(("x_", "log_")) \
-                else weights
-            shape = (v.shape[0], n_d) if k == "d_cal" else shapes[k]
-            if v.dtype != dtype or v.shape != shape or k == "d_cal" and v.shape[0] < 1:
-                raise ValueError(f"'state_{k}' must be {np.dtype(dtype)} of shape {shape}; got {v.dtype} {v.shape}")
-            if k != "counters" and not np.all(np.isfinite(v)):
-                raise ValueError(f"'state_{k}' contains NaN or infinity")
-        counters = state["counters"]
-        if counters.min() < 0 or counters[0] != n_steps:
-            raise ValueError(f"the step counters {counters.tolist()} must be >= 0 and start with {n_steps} steps")
-        if "x_scale" in state and not np.all(state["x_scale"] > 0):
-            raise ValueError("'state_x_scale' must be > 0")
-        if set(history) != set(HISTORY_KEYS):
-            raise ValueError(f"the history must have the entries {list(HISTORY_KEYS)}; got {sorted(history)}")
-        length = len(history["step"])
-        for k, v in history.items():
-            dtype = np.int64 if k == "step" else np.float64
-            if v.dtype != dtype or v.shape != (length,):
-                raise ValueError(f"'history_{k}' must be {np.dtype(dtype)} of shape ({length},) like "
-                                 f"'history_step'; got {v.dtype} {v.shape}")
-        steps = history["step"]
-        if length and (steps[0] < 1 or np.any(np.diff(steps) <= 0) or steps[-1] > n_steps):
-            raise ValueError(f"'history_step' must increase within 1..{n_steps}")
+        return _gan_file.load(cls, path)
 
     def __getstate__(self):
         return dict(self.__dict__)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._base import check_random_state
+from ._typing import RandomStateLike
 from ._validation import check_array, check_option
 from .mixture import GaussianMixture
 
@@ -123,7 +126,8 @@ def _check_candidates(n_components):
     return np.array(sorted(set(int(v) for v in values)), dtype=np.int64)
 
 
-def kfold_indices(n_samples, n_splits, random_state=None):
+def kfold_indices(n_samples: int, n_splits: int, random_state: RandomStateLike = None
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled K-fold splits of ``range(n_samples)``, as scikit-learn's ``KFold(shuffle=True)``.
 
     The first ``n_samples % n_splits`` folds have one row more than the others.
@@ -155,7 +159,8 @@ def kfold_indices(n_samples, n_splits, random_state=None):
     return folds
 
 
-def select_n_components(X, n_components=range(1, 11), criterion="cv", cv=5, random_state=None, **gmm_params):
+def select_n_components(X: ArrayLike, n_components: Iterable[int] = range(1, 11), criterion: str = "cv", cv: int = 5,
+                        random_state: RandomStateLike = None, **gmm_params) -> ComponentSelection:
     """Choose the number of components of a :class:`GaussianMixture`.
 
     Parameters

@@ -22,11 +22,14 @@ is :class:`genmix.reference.ReferenceMLP`.
 from __future__ import annotations
 
 import numbers
+from typing import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 from ._base import check_random_state, draw_seed
+from ._typing import RandomStateLike
 from ._validation import check_array, check_n_threads, check_option, check_real
 
 __all__ = ["ACTIVATIONS", "MLP"]
@@ -35,20 +38,32 @@ ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 _INITS = ("auto", "he", "glorot")
 
 
-def _check_layer_sizes(layer_sizes):
-    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
-        raise TypeError(f"MLP: 'layer_sizes' must be a sequence of ints; got {layer_sizes!r}.")
-    sizes = list(layer_sizes)
+def check_widths(value: Iterable[int], where: str, min_len: int = 0) -> tuple[int, ...]:
+    """``value``, a sequence of layer widths, as a tuple of ints >= 1 (at least ``min_len`` of
+    them); ``where`` names it in the messages (e.g. ``"MLP: 'layer_sizes'"``)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{where} must be a sequence of ints; got {value!r}.")
+    sizes = list(value)
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"MLP: 'layer_sizes' must contain ints; got {s!r} in {sizes!r}.")
-    if len(sizes) < 2:
-        raise ValueError(
-            f"MLP: 'layer_sizes' needs at least 2 entries (input and output widths); got {sizes!r}."
-        )
+            raise TypeError(f"{where} must contain ints; got {s!r} in {sizes!r}.")
+    if len(sizes) < min_len:
+        raise ValueError(f"{where} needs at least {min_len} entries (input and output widths); got {sizes!r}.")
     if any(s < 1 for s in sizes):
-        raise ValueError(f"MLP: every entry of 'layer_sizes' must be >= 1; got {sizes!r}.")
+        raise ValueError(f"{where} must contain ints >= 1; got {sizes!r}.")
     return tuple(int(s) for s in sizes)
+
+
+def layer_views(layer_sizes: Sequence[int], flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(W, b)]``, one pair per layer, as views of ``flat`` in the layout of :class:`MLP`:
+    layer after layer, ``W.ravel()`` (C order, shape ``(n_in, n_out)``) then ``b``."""
+    out, k = [], 0
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        W = flat[k:k + n_in * n_out].reshape(n_in, n_out)
+        k += n_in * n_out
+        out.append((W, flat[k:k + n_out]))
+        k += n_out
+    return out
 
 
 def _check_dtype(dtype):
@@ -126,9 +141,10 @@ class MLP:
     True
     """
 
-    def __init__(self, layer_sizes, activation="relu", output_activation="identity", *, negative_slope=0.2,
-                 init="auto", dtype=np.float32, random_state=None):
-        self.layer_sizes = _check_layer_sizes(layer_sizes)
+    def __init__(self, layer_sizes: Sequence[int], activation: str = "relu", output_activation: str = "identity", *,
+                 negative_slope: float = 0.2, init: str = "auto", dtype: DTypeLike = np.float32,
+                 random_state: RandomStateLike = None) -> None:
+        self.layer_sizes = check_widths(layer_sizes, "MLP: 'layer_sizes'", min_len=2)
         check_option(activation, "activation", "MLP", ACTIVATIONS)
         check_option(output_activation, "output_activation", "MLP", ACTIVATIONS)
         check_option(init, "init", "MLP", _INITS)
@@ -174,7 +190,7 @@ class MLP:
 
     # --- parameters ---------------------------------------------------------------------
 
-    def get_params_flat(self):
+    def get_params_flat(self) -> np.ndarray:
         """A copy of the flat parameter vector.
 
         Returns
@@ -185,7 +201,7 @@ class MLP:
         """
         return self._params.copy()
 
-    def set_params_flat(self, params):
+    def set_params_flat(self, params: ArrayLike) -> MLP:
         """Replace all parameters.
 
         Parameters
@@ -213,7 +229,7 @@ class MLP:
             raise ValueError(f"MLP: '{name}' contains NaN or infinity.")
         return arr
 
-    def unflatten(self, flat):
+    def unflatten(self, flat: ArrayLike) -> list[tuple[np.ndarray, np.ndarray]]:
         """Split a flat parameter (or gradient) vector into per-layer ``(W, b)``.
 
         Parameters
@@ -229,28 +245,22 @@ class MLP:
         flat = np.asarray(flat)
         if flat.shape != (self.n_params,):
             raise ValueError(f"MLP: expected a flat vector of shape ({self.n_params},), got {flat.shape}.")
-        out, k = [], 0
-        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
-            W = flat[k:k + n_in * n_out].reshape(n_in, n_out)
-            k += n_in * n_out
-            out.append((W, flat[k:k + n_out]))
-            k += n_out
-        return out
+        return layer_views(self.layer_sizes, flat)
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         return [W.copy() for W, _ in self.unflatten(self._params)]
 
     @weights.setter
-    def weights(self, values):
+    def weights(self, values: Sequence[ArrayLike]) -> None:
         self._set_layers(values, 0, "weights")
 
     @property
-    def biases(self):
+    def biases(self) -> list[np.ndarray]:
         return [b.copy() for _, b in self.unflatten(self._params)]
 
     @biases.setter
-    def biases(self, values):
+    def biases(self, values: Sequence[ArrayLike]) -> None:
         self._set_layers(values, 1, "biases")
 
     def _set_layers(self, values, which, name):
@@ -279,7 +289,7 @@ class MLP:
             )
         return X
 
-    def forward(self, X, *, n_threads=None):
+    def forward(self, X: ArrayLike, *, n_threads: int | None = None) -> np.ndarray:
         """Output of the network for each row of X.
 
         Parameters
@@ -298,7 +308,8 @@ class MLP:
 
     __call__ = forward
 
-    def backward(self, X, grad_output, *, n_threads=None):
+    def backward(self, X: ArrayLike, grad_output: ArrayLike, *, n_threads: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Gradients of ``sum_i <grad_output_i, f(x_i)>`` (vector-Jacobian products).
 
         Parameters
@@ -330,7 +341,7 @@ class MLP:
         if self.n_outputs != 1:
             raise ValueError(f"MLP: {what} needs a network with one output; this one has {self.n_outputs}.")
 
-    def input_gradient(self, X, *, n_threads=None):
+    def input_gradient(self, X: ArrayLike, *, n_threads: int | None = None) -> np.ndarray:
         """``grad_x f(x)`` for each row, for a network with one output.
 
         Parameters
@@ -348,7 +359,8 @@ class MLP:
         ones = np.ones((X.shape[0], 1), dtype=self.dtype)
         return _core.nn_backward(*self._spec(), self._params, X, ones, True, nt, **self._core_kwargs())[1]
 
-    def input_gradient_penalty(self, X, center=0.0, *, grad_output=None, n_threads=None):
+    def input_gradient_penalty(self, X: ArrayLike, center: float = 0.0, *, grad_output: ArrayLike | None = None,
+                               n_threads: int | None = None) -> tuple[float, np.ndarray]:
         """The penalty ``mean_i (||grad_x f(x_i)|| - center)^2`` and its exact parameter gradient.
 
         The gradient is computed by double backpropagation (forward, backward to the
@@ -404,7 +416,7 @@ class MLP:
         state["_params"] = np.ascontiguousarray(state["_params"], dtype=state["dtype"])
         self.__dict__.update(state)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         if self.activation == "leaky_relu" or self.output_activation == "leaky_relu":
             extra = f", negative_slope={self.negative_slope!r}"

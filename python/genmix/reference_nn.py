@@ -19,6 +19,8 @@ arithmetic happens in the parameters' dtype. Nothing here keeps global state.
 
 import numpy as np
 
+from .nn import layer_views  # the parameter layout, shared (not an algorithm under test)
+
 __all__ = ["ACTIVATIONS", "MLP"]
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
@@ -96,13 +98,7 @@ class MLP:
 
     def unflatten(self, flat):
         """List of (W, b) views of a flat parameter (or gradient) vector."""
-        out, k = [], 0
-        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
-            W = flat[k:k + n_in * n_out].reshape(n_in, n_out)
-            k += n_in * n_out
-            out.append((W, flat[k:k + n_out]))
-            k += n_out
-        return out
+        return layer_views(self.layer_sizes, flat)
 
     @staticmethod
     def flatten(layers):
