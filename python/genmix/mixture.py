@@ -82,7 +82,8 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
         largest value is far from 1 (only ratios of weights matter), and rows of weight
         zero take no part in the fit.
     max_iter : int, default=100
-        Maximum number of EM iterations per initialisation.
+        Maximum number of EM iterations per initialisation; 0 keeps the initial
+        parameters (as scikit-learn).
     n_init : int, default=1
         Number of initialisations; the run with the highest final objective is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
