@@ -229,7 +229,7 @@ def test_core_rejects_out_of_range_codes():
         (dict(init_params="kmeans"), ValueError, "init_params"),
         (dict(n_categories=1), ValueError, "n_categories"),
         (dict(n_categories=[2]), ValueError, "n_categories"),
-        (dict(max_iter=0), ValueError, "max_iter"),
+        (dict(max_iter=-1), ValueError, "max_iter"),
         (dict(n_components=2.5), TypeError, "n_components"),
     ],
 )

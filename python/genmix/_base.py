@@ -4,7 +4,6 @@ stand-in with the same behaviour (get_params/set_params/repr/score) when it is n
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 
 import numpy as np
@@ -92,55 +91,6 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
                 return float(np.mean(pred == y))
             w = np.asarray(sample_weight, dtype=float)
             return float(np.sum(w * (pred == y)) / np.sum(w))
-
-
-class MixtureScoreMixin:
-    """`score`, `bic` and `aic` of a fitted mixture that has `score_samples(X)` and
-    `_n_parameters()` (the number of free parameters)."""
-
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of X under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        return float(np.mean(self.score_samples(X)))
-
-    def bic(self, X):
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        bic : float
-        """
-        log_prob = self.score_samples(X)  # validates X first
-        n = len(log_prob)
-        return -2 * float(np.mean(log_prob)) * n + self._n_parameters() * math.log(n)
-
-    def aic(self, X):
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        aic : float
-        """
-        log_prob = self.score_samples(X)  # validates X first
-        n = len(log_prob)
-        return -2 * float(np.mean(log_prob)) * n + 2 * self._n_parameters()
 
 
 def check_random_state(seed):

@@ -209,54 +209,153 @@ def check_n_features(estimator, X, reset, n_features=None):
 
 
 # --- parameters -----------------------------------------------------------------------
+#
+# An estimator declares what each constructor parameter may be, as scikit-learn's
+# `_parameter_constraints` do:
+#
+#     _parameter_constraints = {"n_components": [Interval(int, 1, None)],
+#                               "n_threads": [None, Interval(int, 1, MAX_THREADS)], ...}
+#
+# and `check_parameters(estimator)` checks them all before any work starts. A value passes
+# when one of its parameter's constraints accepts it; otherwise the error (TypeError for a
+# value of the wrong type, ValueError for one of the right type out of range) names the
+# parameter and the estimator: "The 'tol' parameter of GaussianMixture must be >= 0; got -1."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+class Interval:
+    """An int (kind=int) or a finite real number (kind=float) in low .. high (None: no
+    bound); `low_inclusive=False` excludes low itself."""
+
+    def __init__(self, kind, low=None, high=None, *, low_inclusive=True):
+        if kind not in (int, float):
+            raise ValueError("Interval: kind must be int or float")
+        self.kind, self.low, self.high, self.low_inclusive = kind, low, high, low_inclusive
+
+    def problem(self, value):
+        """None when value passes, else (exception class, what it must be)."""
+        if self.kind is int:
+            if not _is_int(value):
+                return TypeError, "an int"
+            noun = "an int "
+        else:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                return TypeError, "a real number"
+            if not np.isfinite(value):
+                return ValueError, "finite"
+            noun = ""
+        if self.low is not None and (value < self.low or not self.low_inclusive and value == self.low):
+            return ValueError, f"{noun}{'>=' if self.low_inclusive else '>'} {self.low}"
+        if self.high is not None and value > self.high:
+            return ValueError, f"{noun}in {self.low} .. {self.high}"
+        return None
+
+
+class Options:
+    """One of the given strings."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def problem(self, value):
+        if isinstance(value, str) and value in self.options:
+            return None
+        return ValueError if isinstance(value, str) else TypeError, f"one of {sorted(self.options)}"
+
+
+class Boolean:
+    """A bool (Python's or NumPy's)."""
+
+    def problem(self, value):
+        return None if isinstance(value, (bool, np.bool_)) else (TypeError, "a bool")
+
+
+class RandomStateLike:
+    """What check_random_state accepts: None, an int, a RandomState or a Generator (checked
+    by type only, so validation draws nothing from a generator)."""
+
+    def problem(self, value):
+        if value is None or value is np.random or _is_int(value) or isinstance(
+                value, (np.random.RandomState, np.random.Generator)):
+            return None
+        return ValueError, "None, an int, a RandomState or a Generator"
+
+
+class ArrayParam:
+    """An array-like of at least one dimension (a sequence, an ndarray); its shape and
+    values depend on the data, so the estimator checks them in fit."""
+
+    def problem(self, value):
+        try:
+            scalar = np.ndim(value) == 0
+        except ValueError:  # e.g. ragged: fit's own check says what is wrong with it
+            scalar = False
+        return (TypeError, "array-like") if scalar or isinstance(value, dict) else None
+
+
+def check_value(value, name, owner, constraints):
+    """Raises the TypeError or ValueError of a value that no constraint in the list accepts
+    (None in the list: None is accepted too)."""
+    if value is None and None in constraints:
+        return
+    problems = [c.problem(value) for c in constraints if c is not None]
+    if None in problems:
+        return
+    # a ValueError (right type, wrong value) says more than "wrong type"
+    kind, what = next((p for p in problems if p[0] is ValueError), problems[0])
+    if kind is TypeError:
+        what = " or ".join(p[1] for p in problems)
+        if all(isinstance(c, Options) for c in constraints if c is not None):
+            kind = ValueError  # a value outside a set of options, whatever its type (as before)
+    if None in constraints:
+        what += " (or None)"
+    raise kind(f"The '{name}' parameter of {owner} must be {what}; got {value!r}.")
+
+
+def check_parameters(estimator):
+    """Checks every declared constructor parameter of the estimator (its
+    `_parameter_constraints`)."""
+    owner = type(estimator).__name__
+    for name, constraints in type(estimator)._parameter_constraints.items():
+        check_value(getattr(estimator, name), name, owner, constraints)
+
+
+# Single-value checkers, kept for callers that check one argument (e.g. the GAN's).
 
 def check_int(value, name, owner, low=None, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The '{name}' parameter of {owner} must be an int; got {value!r}.")
-    if low is not None and value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {low}; got {value!r}.")
+    check_value(value, name, owner, [None, Interval(int, low)] if allow_none else [Interval(int, low)])
 
 
 def as_int(value, name, minimum):
     """`value` as a Python int >= `minimum`; a TypeError or ValueError naming `name` otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    problem = Interval(int, minimum).problem(value)
+    if problem and problem[0] is TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
+    if problem:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def check_real(value, name, owner, low=None, low_inclusive=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a real number; got {value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"The '{name}' parameter of {owner} must be finite; got {value!r}.")
-    if low is not None and (value < low or (not low_inclusive and value == low)):
-        op = ">=" if low_inclusive else ">"
-        raise ValueError(f"The '{name}' parameter of {owner} must be {op} {low}; got {value!r}.")
+    check_value(value, name, owner, [Interval(float, low, low_inclusive=low_inclusive)])
 
 
 def check_option(value, name, owner, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be one of {sorted(options)}; got {value!r}."
-        )
+    check_value(value, name, owner, [Options(*options)])
 
 
 # The most threads a call may ask for: far beyond any machine, and well inside the core's C int.
 MAX_THREADS = 1024
+N_THREADS = [None, Interval(int, 1, MAX_THREADS)]
 
 
 def check_n_threads(value, owner):
     """None (all cores, respecting OMP_NUM_THREADS) or an int in 1 .. MAX_THREADS; returns
     the core's 0-or-n form."""
-    check_int(value, "n_threads", owner, low=1, allow_none=True)
-    if value is not None and value > MAX_THREADS:
-        raise ValueError(f"The 'n_threads' parameter of {owner} must be an int in 1 .. {MAX_THREADS} "
-                         f"(or None for all cores); got {value!r}.")
+    check_value(value, "n_threads", owner, N_THREADS)
     if value != 1 and _core.forked_child():
         _warn_forked_child()
     return 0 if value is None else int(value)
@@ -291,6 +390,18 @@ def as_float_array(value, name, shape, owner):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{owner}: '{name}' contains NaN or infinity.")
     return arr
+
+
+def as_probabilities(value, name, shape, owner):
+    """A user-supplied probability vector (e.g. mixture weights, class priors): as
+    as_float_array, each entry in [0, 1], summing to 1."""
+    p = as_float_array(value, name, shape, owner)
+    if np.any(p < 0) or np.any(p > 1):
+        raise ValueError(f"{owner}: '{name}' must lie in [0, 1] (non-negative, summing to 1); got min "
+                         f"{p.min():.5g}, max {p.max():.5g}.")
+    if not math.isclose(p.sum(), 1.0, abs_tol=1e-8):
+        raise ValueError(f"{owner}: '{name}' must sum to 1; got {p.sum():.10g}.")
+    return p
 
 
 def check_sample_weight(sample_weight, n_samples, dtype, owner):

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import _core
-from ._base import (
-    BaseEstimator,
-    ConvergenceWarning,
-    DensityMixin,
-    MixtureScoreMixin,
-    check_is_fitted,
-    check_random_state,
-)
-from ._validation import check_codes, check_int, check_n_features, check_n_threads, check_option, check_real
+from ._mixture_base import BaseMixture
+from ._validation import ArrayParam, Interval, Options, check_codes, check_n_threads
 
 INIT_PARAMS = ("random", "random_from_data")
 # Bound on n_components * sum(n_categories): the size of each probability and count table
 # (2**25 doubles = 256 MiB). One stray large code would otherwise size the tables by itself.
 MAX_TABLE_CELLS = 2**25
-ALGORITHMS = ("soft", "hard")
 
 
-class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
+class CategoricalMixture(BaseMixture):
     """Mixture of independent categorical distributions per feature, fitted by EM.
 
     Each row's features are integer codes; column ``j`` takes values ``0 .. m_j - 1``.
@@ -50,7 +40,8 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     tol : float, default=1e-3
         Stop when the objective changes by less than ``tol``.
     max_iter : int, default=100
-        Maximum EM iterations per initialisation.
+        Maximum EM iterations per initialisation; 0 keeps the initial parameters (as in
+        :class:`GaussianMixture` and scikit-learn).
     n_init : int, default=1
         Initialisations; the run with the highest final objective is kept.
     init_params : {'random', 'random_from_data'}, default='random'
@@ -61,8 +52,13 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         Seed of the initialisation and of :meth:`sample`.
     n_threads : int or None, default=None
         Threads of the C++ core, 1 .. 1024 (None: all cores); results do not depend on it.
+    warm_start : bool, default=False
+        If True, each further ``fit`` continues EM from the previous solution (one run,
+        ``n_init`` ignored): the fitted ``n_categories_`` are kept, so X's codes must lie
+        within them, and ``n_components`` must not change.
     verbose : int, default=0
-        Print the objective change every ``verbose_interval`` iterations when > 0.
+        0: silent; 1: each initialisation and every ``verbose_interval`` iterations;
+        2: also timings and the change of the objective.
     verbose_interval : int, default=10
 
     Attributes
@@ -81,9 +77,18 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {
+        **BaseMixture._parameter_constraints,
+        "alpha": [Interval(float, 0.0)],
+        # one int for every feature, or one per feature (checked against X in fit)
+        "n_categories": [None, Interval(int, 1), ArrayParam()],
+        "init_params": [Options(*INIT_PARAMS)],
+    }
+    _fitted_attribute = "category_probabilities_"
+
     def __init__(self, n_components=1, *, alpha=1.0, n_categories=None, algorithm="soft", tol=1e-3,
-                 max_iter=100, n_init=1, init_params="random", random_state=None, n_threads=None,
-                 verbose=0, verbose_interval=10):
+                 max_iter=100, n_init=1, init_params="random", random_state=None, warm_start=False,
+                 n_threads=None, verbose=0, verbose_interval=10):
         self.n_components = n_components
         self.alpha = alpha
         self.n_categories = n_categories
@@ -93,25 +98,10 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         self.n_init = n_init
         self.init_params = init_params
         self.random_state = random_state
+        self.warm_start = warm_start
         self.n_threads = n_threads
         self.verbose = verbose
         self.verbose_interval = verbose_interval
-
-    # ------------------------------------------------------------------ validation
-
-    def _check_parameters(self):
-        owner = type(self).__name__
-        check_int(self.n_components, "n_components", owner, low=1)
-        check_real(self.alpha, "alpha", owner, low=0.0)
-        check_option(self.algorithm, "algorithm", owner, ALGORITHMS)
-        check_real(self.tol, "tol", owner, low=0.0)
-        check_int(self.max_iter, "max_iter", owner, low=1)
-        check_int(self.n_init, "n_init", owner, low=1)
-        check_option(self.init_params, "init_params", owner, INIT_PARAMS)
-        check_int(int(self.verbose), "verbose", owner, low=0)
-        check_int(self.verbose_interval, "verbose_interval", owner, low=1)
-        check_random_state(self.random_state)
-        return check_n_threads(self.n_threads, owner)
 
     def _resolve_n_categories(self, X):
         d = X.shape[1]
@@ -119,7 +109,6 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
         if self.n_categories is None:
             cats = seen.astype(np.int64)
         elif np.ndim(self.n_categories) == 0:
-            check_int(self.n_categories, "n_categories", type(self).__name__, low=1)
             if self.n_categories > MAX_TABLE_CELLS:
                 raise ValueError(f"n_categories may not exceed MAX_TABLE_CELLS = {MAX_TABLE_CELLS}; "
                                  f"got {self.n_categories}.")
@@ -146,50 +135,19 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, X, y=None):
-        """Fit the mixture by EM.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Integer category codes.
-        y : Ignored
-
-        Returns
-        -------
-        self : CategoricalMixture
-        """
-        n_threads = self._check_parameters()
-        Xc = check_codes(X, MAX_TABLE_CELLS, why=f" (at most MAX_TABLE_CELLS = {MAX_TABLE_CELLS} categories)")
-        n, d = Xc.shape
-        k = self.n_components
+    def _fit_data(self, X, y, sample_weight, n_threads, do_init):
+        if do_init:
+            Xc = check_codes(X, MAX_TABLE_CELLS, why=f" (at most MAX_TABLE_CELLS = {MAX_TABLE_CELLS} categories)")
+        else:  # a warm start continues with the fitted tables
+            Xc = self._check_input(X)
+        n, k = Xc.shape[0], self.n_components
         if n < k:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {k}, n_samples = {n}.")
-        cats = self._resolve_n_categories(Xc)
-        offsets = np.concatenate([[0], np.cumsum(cats)]).astype(np.int64)
-        random_state = check_random_state(self.random_state)
-        best = None
-        for _ in range(self.n_init):
-            weights, theta = self._initial_parameters(Xc, cats, offsets, random_state)
-            run = _core.categorical_em(Xc, offsets.tolist(), weights, theta, float(self.alpha), self.algorithm,
-                                       float(self.tol), int(self.max_iter), n_threads, self._progress_printer())
-            if best is None or run["lower_bounds"][-1] > best["lower_bounds"][-1]:
-                best = run
-        if not best["converged"]:
-            warnings.warn("Best performing initialization did not converge. Try different init parameters, "
-                          "or increase max_iter or tol.", ConvergenceWarning)
-        theta = best["theta"]
-        self.weights_ = best["weights"]
-        self.category_probabilities_ = [theta[offsets[j]:offsets[j + 1]].T.copy() for j in range(d)]
-        self.n_categories_ = cats
-        self.lower_bounds_ = list(best["lower_bounds"])
-        self.lower_bound_ = float(self.lower_bounds_[-1])
-        self.converged_ = bool(best["converged"])
-        self.n_iter_ = int(best["n_iter"])
-        check_n_features(self, X, reset=True)
-        return self
+        cats = self._resolve_n_categories(Xc) if do_init else self.n_categories_
+        return {"X": Xc, "n_threads": n_threads, "cats": cats, "offsets": _offsets(cats)}
 
-    def _initial_parameters(self, X, cats, offsets, random_state):
+    def _initial_parameters(self, data, random_state):
+        X, cats, offsets = data["X"], data["cats"], data["offsets"]
         k = self.n_components
         theta = np.empty((int(offsets[-1]), k))
         if self.init_params == "random":
@@ -201,91 +159,42 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
                 block = np.full((m, k), 0.5 / m)
                 block[rows[:, j], np.arange(k)] += 0.5
                 theta[offsets[j]:offsets[j + 1]] = block
-        return np.full(k, 1.0 / k), theta
+        return {"weights": np.full(k, 1.0 / k), "theta": theta}
 
-    def _progress_printer(self):
-        if not self.verbose:
-            return None
+    def _get_parameters(self):
+        return {"weights": self.weights_, "theta": self._theta()}
 
-        def report(n_iter, change):
-            if n_iter % self.verbose_interval == 0:
-                print(f"  Iteration {n_iter}\t objective change {change:.5f}")
+    def _theta(self):
+        """The fitted probabilities in the core's layout: a row of k per (feature, category)."""
+        return np.ascontiguousarray(np.concatenate([p.T for p in self.category_probabilities_]))
 
-        return report
+    def _run_em(self, data, start, prev_bound, printer):
+        # the core starts each run's objective afresh, so prev_bound (warm start) is not passed
+        return _core.categorical_em(data["X"], data["offsets"].tolist(), start["weights"], start["theta"],
+                                    float(self.alpha), self.algorithm, float(self.tol), int(self.max_iter),
+                                    data["n_threads"], printer)
+
+    def _set_fitted(self, data, run, bound):
+        theta, offsets = run["theta"], data["offsets"]
+        probabilities = [theta[offsets[j]:offsets[j + 1]].T.copy() for j in range(len(data["cats"]))]
+        self.weights_ = np.asarray(run["weights"], dtype=np.float64)
+        self.category_probabilities_ = probabilities
+        self.n_categories_ = data["cats"]
+        self.lower_bounds_ = [float(b) for b in run["lower_bounds"]]
+        self.lower_bound_ = float(bound)
+        self.converged_ = bool(run["converged"])
+        self.n_iter_ = int(run["n_iter"])
 
     # ------------------------------------------------------------------ prediction
 
-    def _validate_for_predict(self, X):
-        check_is_fitted(self, "category_probabilities_")
-        check_n_features(self, X, reset=False)
-        if np.ndim(X) == 2 and np.shape(X)[1] != self.n_features_in_:
-            raise ValueError(f"X has {np.shape(X)[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
+    def _check_input(self, X):
         return check_codes(X, self.n_categories_, why=" known to the fitted model")
 
-    def _evaluate(self, X, log_prob=False, resp=False, labels=False):
-        Xc = self._validate_for_predict(X)
-        # the core's layout: one row of k probabilities per (feature, category)
-        offsets = np.concatenate([[0], np.cumsum(self.n_categories_)]).tolist()
-        theta = np.ascontiguousarray(np.concatenate([p.T for p in self.category_probabilities_]))
-        return _core.categorical_evaluate(Xc, offsets, self.weights_, theta, log_prob, resp, labels,
-                                          check_n_threads(self.n_threads, type(self).__name__))
+    def _evaluate(self, Xc, log_prob=False, resp=False, labels=False):
+        return _core.categorical_evaluate(Xc, _offsets(self.n_categories_).tolist(), self.weights_, self._theta(),
+                                          log_prob, resp, labels, check_n_threads(self.n_threads, type(self).__name__))
 
-    def score_samples(self, X):
-        """Log-likelihood of each row under the mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._evaluate(X, log_prob=True)[0]
-
-    def predict(self, X):
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self._evaluate(X, labels=True)[2]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        return self._evaluate(X, resp=True)[1]
-
-    def sample(self, n_samples=1):
-        """Draw rows from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features), int64
-        y : ndarray of shape (n_samples,)
-            Component of each row.
-        """
-        check_is_fitted(self, "category_probabilities_")
-        check_int(n_samples, "n_samples", "sample", low=1)
-        rng = check_random_state(self.random_state)
+    def _sample(self, n_samples, rng):
         y = rng.choice(self.n_components, size=n_samples, p=self.weights_ / self.weights_.sum())
         X = np.empty((n_samples, len(self.category_probabilities_)), dtype=np.int64)
         for j, probs in enumerate(self.category_probabilities_):
@@ -294,7 +203,12 @@ class CategoricalMixture(MixtureScoreMixin, DensityMixin, BaseEstimator):
             X[:, j] = np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1)
         return X, y
 
-    # ------------------------------------------------------------------ model size (score, bic, aic: MixtureScoreMixin)
+    # ------------------------------------------------------------------ model size (score, bic, aic: BaseMixture)
 
     def _n_parameters(self):
         return int(self.n_components - 1 + self.n_components * np.sum(self.n_categories_ - 1))
+
+
+def _offsets(cats):
+    """Where each feature's rows start in the core's (feature, category) layout, and the end."""
+    return np.concatenate([[0], np.cumsum(cats)]).astype(np.int64)

@@ -6,10 +6,11 @@ import math
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._base import BaseEstimator, ClassifierMixin, check_is_fitted
 from ._far_rows import careful_posteriors, needs_careful_path, pool_components
-from ._validation import check_array, check_n_threads, feature_names_of
+from ._validation import ArrayParam, as_probabilities, check_array, check_n_features, check_n_threads, check_parameters
 from .mixture import GaussianMixture
 
 try:  # scikit-learn is optional at run time
@@ -153,6 +154,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     ['a', 'b']
     """
 
+    _parameter_constraints: dict = {
+        **{name: GaussianMixture._parameter_constraints[name] for name in _GMM_PARAMS},
+        "priors": [None, ArrayParam()],  # one per class: checked in fit
+    }
+
     def __init__(
         self,
         n_components=1,
@@ -188,26 +194,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         return GaussianMixture(**{name: getattr(self, name) for name in _GMM_PARAMS})
 
     def _check_priors(self, n_classes):
-        owner = type(self).__name__
         if self.priors is None:
             return None
-        try:
-            priors = np.array(self.priors, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{owner}: 'priors' must be an array of numbers ({exc}).") from None
-        if priors.shape != (n_classes,):
-            raise ValueError(
-                f"{owner}: 'priors' should have the shape ({n_classes},) (one per class), but got {priors.shape}."
-            )
-        if not np.all(np.isfinite(priors)):
-            raise ValueError(f"{owner}: 'priors' contains NaN or infinity.")
-        if np.any(priors < 0):
-            raise ValueError(f"{owner}: 'priors' must be non-negative; got min {priors.min():.5g}.")
-        if not math.isclose(priors.sum(), 1.0, abs_tol=1e-8):
-            raise ValueError(f"{owner}: 'priors' must sum to 1; got {priors.sum():.10g}.")
-        return priors
+        return as_probabilities(self.priors, "priors", (n_classes,), type(self).__name__)
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "GaussianMixtureClassifier":
         """Fit one Gaussian mixture per class and set the class priors.
 
         Parameters
@@ -231,11 +222,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             A parameter of the wrong type.
         """
         owner = type(self).__name__
-        template = self._make_mixture()
-        try:  # mixture parameters, checked once up front; the message names this estimator
-            n_threads = template._check_parameters()
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(str(exc).replace("of GaussianMixture ", f"of {owner} ")) from None
+        check_parameters(self)
+        n_threads = check_n_threads(self.n_threads, owner)
         Xc = check_array(X, n_threads=n_threads, allow_nan=self.missing == "em")
         y = _check_targets(y, Xc.shape[0], owner)
         classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -267,12 +255,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.class_prior_ = priors
         self.estimators_ = estimators
         self.n_iter_ = np.array([gm.n_iter_ for gm in estimators], dtype=np.int64)
-        self.n_features_in_ = Xc.shape[1]
-        names = feature_names_of(X)
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        check_n_features(self, X, reset=True, n_features=Xc.shape[1])
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -282,19 +265,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         owner = type(self).__name__
         Xc = check_array(X, n_threads=check_n_threads(self.n_threads, owner), allow_nan=self.missing == "em")
-        fitted_names, names = getattr(self, "feature_names_in_", None), feature_names_of(X)
-        if fitted_names is not None and names is None:
-            warnings.warn(f"X does not have valid feature names, but {owner} was fitted with feature names",
-                          UserWarning)
-        elif fitted_names is None and names is not None:
-            warnings.warn(f"X has feature names, but {owner} was fitted without feature names", UserWarning)
-        elif fitted_names is not None and not np.array_equal(fitted_names, names):
-            raise ValueError("The feature names should match those that were passed during fit.")
-        if Xc.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xc.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
+        check_n_features(self, X, reset=False, n_features=Xc.shape[1])
         with np.errstate(divide="ignore"):
             log_prior = np.log(self.class_prior_)
         jll = np.empty((Xc.shape[0], len(self.classes_)), dtype=np.float64)
@@ -335,45 +306,18 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                 log_proba[far, c] = _logsumexp(log_resp[:, owner == c], axis=1)
         return log_proba
 
-    def predict_log_proba(self, X):
-        """Log of the posterior class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """Log of the posterior class probabilities: an array of shape (n_samples, n_classes),
+        columns in the order of ``classes_``."""
         return self._log_posterior(X)
 
-    def predict_proba(self, X):
-        """Posterior class probabilities (each row sums to 1).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior class probabilities: an array of shape (n_samples, n_classes) whose rows
+        sum to 1, columns in the order of ``classes_``."""
         return np.exp(self._log_posterior(X))
 
-    def predict(self, X):
-        """Most probable class of each row (Bayes' rule; the argmax of :meth:`predict_proba`).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Most probable class of each row of X (Bayes' rule; the argmax of
+        :meth:`predict_proba`): labels from ``classes_``, shape (n_samples,)."""
         log_proba = self._log_posterior(X)
         return self.classes_[np.argmax(log_proba, axis=1)]
