@@ -4,8 +4,9 @@ The package holds one build of the core per instruction-set level (``_core_sse42
 x86-64-v2 CPU; ``_core_avx2``: AVX2 + FMA, x86-64-v3; ``_core_avx512``: AVX-512, x86-64-v4;
 ``_core_generic`` on other architectures; ``_core_native`` alone when built with
 ``GENMIX_NATIVE=ON``, then always taken: it runs only on CPUs like the building one). This
-module imports the best one the CPU supports and re-exports its functions. The environment variable ``GENMIX_CORE`` names another (``sse42``, ``avx2``, ...;
-an error if this CPU cannot run it or it was not built), for comparisons and tests.
+module imports the best one the CPU supports and re-exports its functions. The environment
+variable ``GENMIX_CORE`` names another (``sse42``, ``avx2``, ...; an error if this CPU
+cannot run it or it was not built), for comparisons and tests.
 
 Results are bit-identical for any thread count within one variant; between variants they
 may differ in the last bits (fused multiply-adds, sums over vectors of other widths).

@@ -144,6 +144,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._set_fitted(data, run, bound)
         check_n_features(self, X, reset=True, n_features=data["X"].shape[1])

@@ -193,11 +193,13 @@ def check_n_features(estimator, X, reset, n_features=None):
         warnings.warn(
             f"X does not have valid feature names, but {type(estimator).__name__} was fitted with feature names",
             UserWarning,
+            stacklevel=2,
         )
     elif fitted_names is None and names is not None:
         warnings.warn(
             f"X has feature names, but {type(estimator).__name__} was fitted without feature names",
             UserWarning,
+            stacklevel=2,
         )
     elif fitted_names is not None and not np.array_equal(fitted_names, names):
         raise ValueError("The feature names should match those that were passed during fit.")

@@ -116,7 +116,8 @@ class CategoricalMixture(BaseMixture):
         else:
             cats = np.asarray(self.n_categories)
             if cats.shape != (d,) or cats.dtype.kind not in "iu" or np.any(cats < 1):
-                raise ValueError(f"n_categories must be a positive int or {d} positive ints; got {self.n_categories!r}.")
+                raise ValueError(
+                    f"n_categories must be a positive int or {d} positive ints; got {self.n_categories!r}.")
             if max(cats.tolist()) > MAX_TABLE_CELLS:  # before the cast, so no wrap-around
                 raise ValueError(f"n_categories may not exceed MAX_TABLE_CELLS = {MAX_TABLE_CELLS}; "
                                  f"got {max(cats.tolist())}.")

@@ -442,6 +442,7 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
                 f"Hard EM: component(s) {sorted(set(run['dropped']))} received no samples and were dropped "
                 "(weight set to 0, parameters frozen).",
                 UserWarning,
+                stacklevel=2,
             )
         for name, value in fitted.items():
             setattr(self, name, value)
