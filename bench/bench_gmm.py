@@ -6,7 +6,7 @@ of one EM iteration (median and min over --repeats) for:
 
 * genmix: ``fit`` with ``warm_start=True, tol=0, max_iter=m`` from fixed parameters,
   divided by m. With warm start, ``GaussianMixture._fit`` skips all initialisation and
-  ``_core.em_fit`` runs exactly m iterations of (one streaming statistics pass +
+  ``_core.gmm.em_fit`` runs exactly m iterations of (one streaming statistics pass +
   M-step), with no final E-step. The only per-call extras are O(n*d) passes (the
   finiteness check of X and the column mean), amortised over the m iterations.
 * numpy: ``genmix.reference.e_step`` followed by ``genmix.reference.m_step``.

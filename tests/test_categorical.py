@@ -215,9 +215,9 @@ def test_core_rejects_out_of_range_codes():
     for bad in (-1, 2, 2**62):
         X = np.array([[0, 1], [bad, 0]], dtype=np.int64)
         with pytest.raises(ValueError, match="outside"):
-            _core.categorical_em(X, [0, 2, 5], np.ones(1), theta, 1.0, "soft", 1e-3, 1, 1, None)
+            _core.categorical.em(X, [0, 2, 5], np.ones(1), theta, 1.0, "soft", 1e-3, 1, 1, None)
         with pytest.raises(ValueError, match="outside"):
-            _core.categorical_evaluate(X, [0, 2, 5], np.ones(1), theta, True, False, False, 1)
+            _core.categorical.evaluate(X, [0, 2, 5], np.ones(1), theta, True, False, False, 1)
 
 
 @pytest.mark.parametrize(

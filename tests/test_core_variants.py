@@ -123,7 +123,7 @@ def test_variants_can_share_a_process_and_agree_with_each_other():
     outs = {}
     for v in [v for v in _core.built_variants() if _core.runs_here(v) and not v.endswith("_sanitize")]:
         mod = _core.load(v)
-        outs[v] = mod.nn_forward(*spec, net.get_params_flat(), X, 2, mod.NNWorkspace())
+        outs[v] = mod.nn.forward(*spec, net.get_params_flat(), X, 2, mod.nn.Workspace())
         assert outs[v].dtype == np.float32
         np.testing.assert_allclose(outs[v], ref, rtol=2e-5, atol=2e-5)
     assert len(outs) >= 1

@@ -125,7 +125,7 @@ def test_gradients_match_reference(X2, loss, penalty, activation):
     gan, cfg, g, d = _fitted_tiny(X2, loss=loss, penalty=penalty, penalty_weight=3.0, activation=activation)
     rs = np.random.RandomState(2)
     real, z, eps = X2[:7].copy(), rs.normal(size=(7, 2)), rs.uniform(size=7)
-    gd, gg, stats = _core.gan_gradients(cfg, g, d, real, z, eps)
+    gd, gg, stats = _core.gan.gradients(cfg, g, d, real, z, eps)
     np.testing.assert_allclose(gd, ref_d_grad(cfg, g, d, real, z, eps), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(gg, ref_g_grad(cfg, g, d, z), rtol=1e-9, atol=1e-12)
     assert stats[0] == pytest.approx(ref_d_loss(cfg, g, d, real, z, eps), rel=1e-10)
@@ -138,7 +138,7 @@ def test_gradients_match_finite_differences(X2, loss):
     gan, cfg, g, d = _fitted_tiny(X2, loss=loss, penalty=penalty, penalty_weight=2.0)
     rs = np.random.RandomState(3)
     real, z, eps = X2[:7].copy(), rs.normal(size=(7, 2)), rs.uniform(size=7)
-    gd, gg, _ = _core.gan_gradients(cfg, g, d, real, z, eps)
+    gd, gg, _ = _core.gan.gradients(cfg, g, d, real, z, eps)
     h = 1e-6
     for i in range(d.size):
         e = np.zeros_like(d)
@@ -155,7 +155,7 @@ def test_gradients_match_finite_differences(X2, loss):
 # --- optimizer steps against the closed form --------------------------------------------------
 
 def _draws(cfg, seed, step, n_rows):
-    idx, z, eps = _core.gan_draws(cfg, int(seed), step, 0, n_rows, False)
+    idx, z, eps = _core.gan.draws(cfg, int(seed), step, 0, n_rows, False)
     return idx, z, eps
 
 
@@ -215,7 +215,7 @@ def test_d_steps_uses_its_own_minibatches(X2):
     gan, cfg, g, d = _fitted_tiny(X2, optimizer="sgd", lr_d=0.1, lr_g=0.1, betas=(0.0, 0.0), d_steps=2)
     gan.set_params(n_steps=1).fit(X2, resume=True)
     seed = gan._seed
-    idx, z, eps = _core.gan_draws(cfg, int(seed), 0, 1, len(X2), False)
+    idx, z, eps = _core.gan.draws(cfg, int(seed), 0, 1, len(X2), False)
     d = d - 0.1 * ref_d_grad(cfg, g, d, X2[idx], z, eps)
     idx, z, eps = _draws(cfg, seed, 0, len(X2))
     d = d - 0.1 * ref_d_grad(cfg, g, d, X2[idx], z, eps)
@@ -227,10 +227,10 @@ def test_d_steps_uses_its_own_minibatches(X2):
 def test_draws_latent_distributions():
     cfg = _tiny().fit(np.zeros((3, 2)))._fit_config
     cfg = dict(cfg, batch_size=4000)
-    idx, z, eps = _core.gan_draws(cfg, 5, 0, 0, 10, False)
+    idx, z, eps = _core.gan.draws(cfg, 5, 0, 0, 10, False)
     assert idx.min() >= 0 and idx.max() < 10
     assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
     assert 0 <= eps.min() and eps.max() < 1
     cfg["latent_distribution"] = "uniform"
-    _, z, _ = _core.gan_draws(cfg, 5, 0, 0, 10, False)
+    _, z, _ = _core.gan.draws(cfg, 5, 0, 0, 10, False)
     assert z.min() >= -1 and z.max() < 1 and abs(z.std() - np.sqrt(1 / 3)) < 0.02

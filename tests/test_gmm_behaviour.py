@@ -561,7 +561,7 @@ def test_max_iter_zero_keeps_the_last_initialisation_like_sklearn():
     # a likelihood to compare). Replay the random stream to know which rows seeded it:
     # random_from_data draws among the distinct rows sorted by hash, by weight (here 1).
     from genmix._base import draw_seed
-    from genmix._core import row_hash
+    from genmix._core.gmm import row_hash
 
     X = np.random.default_rng(1).standard_normal((200, 3))
     gm = GaussianMixture(2, max_iter=0, n_init=3, init_params="random_from_data", random_state=0).fit(X)

@@ -21,13 +21,13 @@ def work_calls(monkeypatch):
     """Records every call into the C++ core's working functions."""
     calls = []
     for name in WORK_FUNCTIONS:
-        real = getattr(genmix._core, name)
+        real = getattr(genmix._core.gmm, name)
 
         def recorder(*args, _name=name, _real=real, **kwargs):
             calls.append(_name)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(genmix._core, name, recorder)
+        monkeypatch.setattr(genmix._core.gmm, name, recorder)
     return calls
 
 

@@ -34,13 +34,13 @@ WORK_FUNCTIONS = ("em_fit", "params_from_labels", "evaluate", "kmeans_plusplus",
 def work_calls(monkeypatch):
     calls = []
     for name in WORK_FUNCTIONS:
-        real = getattr(genmix._core, name)
+        real = getattr(genmix._core.gmm, name)
 
         def recorder(*args, _name=name, _real=real, **kwargs):
             calls.append(_name)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(genmix._core, name, recorder)
+        monkeypatch.setattr(genmix._core.gmm, name, recorder)
     return calls
 
 
@@ -147,12 +147,12 @@ def test_row_hash_depends_on_values_only():
     X[7] = [0.0, -0.0, 1.0]
     X[8] = [-0.0, 0.0, 1.0]  # equal values: -0 is 0
     for Xt in (X, X.astype(np.float32)):
-        h = genmix._core.row_hash(Xt, 1)
+        h = genmix._core.gmm.row_hash(Xt, 1)
         assert h.dtype == np.uint64 and h.shape == (len(X),)
         assert h[5] == h[9] and h[7] == h[8]
         assert len(np.unique(h)) == len(X) - 2  # distinct rows, distinct hashes
-        assert_array_equal(genmix._core.row_hash(Xt, 2), h)
-        assert_array_equal(genmix._core.row_hash(Xt[::-1].copy(), 1), h[::-1])
+        assert_array_equal(genmix._core.gmm.row_hash(Xt, 2), h)
+        assert_array_equal(genmix._core.gmm.row_hash(Xt[::-1].copy(), 1), h[::-1])
 
 
 def test_random_from_data_needs_enough_distinct_rows(work_calls):
@@ -175,12 +175,12 @@ def test_lloyd_moves_empty_clusters_to_the_farthest_distinct_rows():
     # times) and the next farthest (8); the same with weights instead of copies, shuffled
     X = np.array([[0.0], [0.5], [1.0], [10.0], [10.0], [10.0], [8.0], [-1.0]])
     centres = np.array([[0.0], [100.0], [200.0]])
-    _, moved, n_iter = genmix._core.kmeans_lloyd(X, centres, 1, 0.0, 1)
+    _, moved, n_iter = genmix._core.gmm.kmeans_lloyd(X, centres, 1, 0.0, 1)
     assert n_iter == 1
     assert_array_equal(moved[1:], [[10.0], [8.0]])
     Xw = np.array([[8.0], [10.0], [-1.0], [1.0], [0.5], [0.0], [50.0]])
     w = np.array([1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 0.0])  # the farther row 50 has weight 0
-    _, moved_w, _ = genmix._core.kmeans_lloyd(Xw, centres, 1, 0.0, 1, w)
+    _, moved_w, _ = genmix._core.gmm.kmeans_lloyd(Xw, centres, 1, 0.0, 1, w)
     assert_allclose(moved_w, moved, rtol=1e-15)
 
 

@@ -58,7 +58,7 @@ CategoricalParams make_params(const DArray& weights, const DArray& theta, long t
 
 void register_categorical(py::module_& m) {
     m.def(
-        "categorical_em",
+        "em",
         [](const IArray& X, const std::vector<long>& offsets, const DArray& weights, const DArray& theta, double alpha,
            const std::string& algorithm, double tol, int max_iter, int n_threads, const py::object& callback) {
             const CategoricalData data = make_data(X, offsets);
@@ -89,7 +89,7 @@ void register_categorical(py::module_& m) {
         "EM (MAP with a symmetric Dirichlet smoothing alpha) for a mixture of categorical distributions.");
 
     m.def(
-        "categorical_evaluate",
+        "evaluate",
         [](const IArray& X, const std::vector<long>& offsets, const DArray& weights, const DArray& theta, bool log_prob,
            bool resp, bool labels, int n_threads) {
             const CategoricalData data = make_data(X, offsets);

@@ -191,7 +191,7 @@ py::tuple draws_t(const gan::Config& c, std::uint64_t seed, std::int64_t step, i
 
 void register_gan(py::module_& m) {
     m.def(
-        "gan_train",
+        "train",
         [](const py::dict& config, const py::array& X, const py::dict& state, std::uint64_t seed,
            std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn, const py::object& log_record) {
             const gan::Config c = make_config(config);
@@ -204,7 +204,7 @@ void register_gan(py::module_& m) {
         "log_record (float64, 1 + n_stats, optional) receives each logged step and its stats before log_fn "
         "is called.");
     m.def(
-        "gan_calibrate",
+        "calibrate",
         [](const py::dict& config, const py::array& X, const py::array& g, const py::array& d, std::int64_t n_steps,
            std::uint64_t seed) {
             const gan::Config c = make_config(config);
@@ -214,7 +214,7 @@ void register_gan(py::module_& m) {
         py::arg("config"), py::arg("X"), py::arg("g"), py::arg("d"), py::arg("n_steps"), py::arg("seed"),
         "Train D alone (in place) against the fixed generator g for n_steps; returns the status.");
     m.def(
-        "gan_gradients",
+        "gradients",
         [](const py::dict& config, const py::array& g, const py::array& d, const py::array& real, const py::array& z,
            const py::array& eps) {
             const gan::Config c = make_config(config);
@@ -224,7 +224,7 @@ void register_gan(py::module_& m) {
         py::arg("config"), py::arg("g"), py::arg("d"), py::arg("real"), py::arg("z"), py::arg("eps"),
         "(grad of L_D wrt D, grad of L_G wrt G, stats) at one point for given draws (a test hook).");
     m.def(
-        "gan_draws",
+        "draws",
         [](const py::dict& config, std::uint64_t seed, std::int64_t step, int sub, long n_rows, bool float32) {
             const gan::Config c = make_config(config);
             return float32 ? draws_t<float>(c, seed, step, sub, n_rows) : draws_t<double>(c, seed, step, sub, n_rows);

@@ -242,6 +242,22 @@ GmmStats e_step_stats_t(const py::array& X, const py::object& sample_weight, con
 
 }  // namespace
 
+void register_array_checks(py::module_& m) {
+    m.def(
+        "all_finite",
+        [](const py::array& a, int n_threads) {
+            return with_float_type(a, [&](auto t) {
+                using T = decltype(t);
+                // everything that touches Python objects happens before the GIL is released
+                const long size = (long)a.size();
+                const T* data = static_cast<const T*>(a.data());
+                py::gil_scoped_release release;
+                return all_finite<T>(data, size, n_threads);
+            });
+        },
+        py::arg("a"), py::arg("n_threads") = 0, "True when every value of a float array is finite.");
+}
+
 void register_mixture(py::module_& m) {
     m.def(
         "column_mean",
@@ -256,20 +272,6 @@ void register_mixture(py::module_& m) {
         py::arg("X"), py::arg("n_threads") = 0,
         "Column means of X (n x d), as em_fit centres the data; NaN or infinity in X make them non-finite "
         "(so do sums beyond the float64 range).");
-    m.def(
-        "all_finite",
-        [](const py::array& a, int n_threads) {
-            return with_float_type(a, [&](auto t) {
-                using T = decltype(t);
-                // everything that touches Python objects happens before the GIL is released
-                const long size = (long)a.size();
-                const T* data = static_cast<const T*>(a.data());
-                py::gil_scoped_release release;
-                return all_finite<T>(data, size, n_threads);
-            });
-        },
-        py::arg("a"), py::arg("n_threads") = 0, "True when every value of a float array is finite.");
-
     m.def(
         "em_fit",
         [](const py::array& X, const py::object& sample_weight, const DArray& weights, const DArray& means,
@@ -299,7 +301,7 @@ void register_mixture(py::module_& m) {
         "component_class (k, int64) clamp labelled rows to their class's components (semi-supervised EM). "
         "missing: NaN entries of X are missing features (marginal E-step, conditional M-step).");
 
-    py::class_<GmmStats>(m, "GmmStats",
+    py::class_<GmmStats>(m, "Stats",
                          "Sufficient statistics of some rows under fixed mixture parameters (from e_step_stats), "
                          "in the frame they were accumulated in: merge them in a fixed order, then m_step.")
         .def_property_readonly("covariance_type", [](const GmmStats& s) { return covariance_type_name(s.cov); })
@@ -321,10 +323,10 @@ void register_mixture(py::module_& m) {
             [](GmmStats& s, const GmmStats& o) {
                 if (o.cov != s.cov || o.float32 != s.float32 || o.stats.S2.rows() != s.stats.S2.rows() ||
                     o.stats.S2.cols() != s.stats.S2.cols() || o.stats.N.size() != s.stats.N.size())
-                    throw std::invalid_argument("GmmStats.merge: statistics of another model shape or dtype");
+                    throw std::invalid_argument("Stats.merge: statistics of another model shape or dtype");
                 if (o.centre != s.centre || o.anchors != s.anchors)
                     throw std::invalid_argument(
-                        "GmmStats.merge: statistics accumulated under other parameters or another centre");
+                        "Stats.merge: statistics accumulated under other parameters or another centre");
                 s.stats.add(o.stats);
             },
             py::arg("other"),
@@ -336,14 +338,14 @@ void register_mixture(py::module_& m) {
                                       matrix_array(s.centre), matrix_array(s.anchors));
             },
             [](const py::tuple& t) {
-                if (t.size() != 9) throw std::invalid_argument("GmmStats: bad pickled state");
+                if (t.size() != 9) throw std::invalid_argument("Stats: bad pickled state");
                 GmmStats s;
                 s.cov = parse_covariance_type(t[0].cast<std::string>());
                 s.float32 = t[1].cast<bool>();
                 const DArray N = t[2].cast<DArray>(), S1 = t[3].cast<DArray>(), S2 = t[4].cast<DArray>(),
                              c = t[7].cast<DArray>(), a = t[8].cast<DArray>();
                 if (N.ndim() != 2 || S1.ndim() != 2 || c.ndim() != 2)
-                    throw std::invalid_argument("GmmStats: bad pickled state");
+                    throw std::invalid_argument("Stats: bad pickled state");
                 const long k = (long)N.shape(0), d = (long)S1.shape(1);
                 s.stats = Stats(s.cov, (int)k, (int)d);
                 s.stats.N = array_matrix(N, k, 1, "N");

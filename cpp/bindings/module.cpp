@@ -11,6 +11,7 @@
 
 namespace py = pybind11;
 
+void register_array_checks(py::module_& m);
 void register_mixture(py::module_& m);
 void register_nn(py::module_& m);
 void register_categorical(py::module_& m);
@@ -63,8 +64,14 @@ PYBIND11_MODULE(GENMIX_MODULE, m) {
     genmix::fork_state_ptr() = shared;
     m.def("forked_child", [] { return genmix::fork_state().forked.load(); },
           "Whether this process was forked after a parallel call: every call then runs on one thread.");
-    register_mixture(m);
-    register_nn(m);
-    register_categorical(m);
-    register_gan(m);
+    register_array_checks(m);
+    // one submodule per model family (genmix._core.gmm, ...: see python/genmix/_core/)
+    auto gmm = m.def_submodule("gmm", "Gaussian mixtures: EM, its statistics primitives, evaluation, k-means.");
+    register_mixture(gmm);
+    auto nn = m.def_submodule("nn", "Multilayer perceptrons: init, forward, backward, input-gradient penalty.");
+    register_nn(nn);
+    auto categorical = m.def_submodule("categorical", "Mixtures of categorical distributions: EM and evaluation.");
+    register_categorical(categorical);
+    auto gan = m.def_submodule("gan", "The GAN trainer: training steps, calibration, gradients, draws.");
+    register_gan(gan);
 }

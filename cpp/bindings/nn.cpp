@@ -155,18 +155,18 @@ py::tuple penalty_t(const nn::Spec& s, const py::array& params, const py::array&
 
 void register_nn(py::module_& m) {
     // module_local: several core variants may be imported in one process (tests, show_config)
-    py::class_<NNWorkspace>(m, "NNWorkspace",
+    py::class_<NNWorkspace>(m, "Workspace",
                             "Scratch memory reused across MLP calls; holds no state (results never depend on it).",
                             py::module_local())
         .def(py::init<>());
 
     m.def(
-        "nn_n_params",
+        "n_params",
         [](const std::vector<long>& sizes) { return make_spec(sizes, "identity", "identity", 0.0).n_params; },
         py::arg("sizes"), "Length of the flat parameter buffer of an MLP with these layer sizes.");
 
     m.def(
-        "nn_init",
+        "init",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
            const std::string& init, std::uint64_t seed, bool float32) -> py::array {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
@@ -178,7 +178,7 @@ void register_nn(py::module_& m) {
         "Initial flat parameters: He normal before relu/leaky_relu, Glorot uniform otherwise, zero biases.");
 
     m.def(
-        "nn_forward",
+        "forward",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
            const py::array& params, const py::array& X, int n_threads, const py::object& workspace) -> py::array {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
@@ -189,7 +189,7 @@ void register_nn(py::module_& m) {
         py::arg("n_threads"), py::arg("workspace") = py::none(), "Network output for each row of X.");
 
     m.def(
-        "nn_backward",
+        "backward",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
            const py::array& params, const py::array& X, const py::array& G, bool input_grad, int n_threads,
            const py::object& workspace) {
@@ -202,7 +202,7 @@ void register_nn(py::module_& m) {
         "(sum_i J_theta^T G_i as a flat array, J_x^T G_i per row or None).");
 
     m.def(
-        "nn_input_gradient_penalty",
+        "input_gradient_penalty",
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
            const py::array& params, const py::array& X, double center, const py::object& G, int n_threads,
            const py::object& workspace) {

@@ -56,7 +56,7 @@ def calibrate(gan, X, config, rounds):
     for r, steps in enumerate(rounds):
         cal = dict(config, lr_decay_steps=steps, **_CALIBRATION)
         seed = (int(gan._seed) + r) % 2**64
-        status = _core.gan_calibrate(cal, X, fake, d, steps, seed)
+        status = _core.gan.calibrate(cal, X, fake, d, steps, seed)
         if status == "diverged":
             warnings.warn("GAN: the discriminator's calibration diverged (non-finite loss or gradient); "
                           "sample() can only use the raw generator (rejection=False).", RuntimeWarning,

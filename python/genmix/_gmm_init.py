@@ -41,18 +41,18 @@ def _label_rows(row_hashes, chosen):
 
 def kmeans_labels(X, k, seed, n_threads, sw, lloyd):
     """Lloyd's labels from k-means++ seeds, or (lloyd=False) the seeds' rows labelled 0..k-1."""
-    seeds = _core.kmeans_plusplus(X, k, seed, n_threads, sw)
+    seeds = _core.gmm.kmeans_plusplus(X, k, seed, n_threads, sw)
     if lloyd:
-        return _core.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER, _KMEANS_TOL, n_threads,
+        return _core.gmm.kmeans_lloyd(X, X[seeds].astype(np.float64), _KMEANS_MAX_ITER, _KMEANS_TOL, n_threads,
                                   sw)[0]
-    h = _core.row_hash(X, n_threads)
+    h = _core.gmm.row_hash(X, n_threads)
     return _label_rows(h, h[seeds])
 
 
 def random_rows_labels(X, k, random_state, n_threads, sw, owner):
     """k distinct rows (by value) of positive weight, each drawn in turn with probability
     proportional to its total weight among those left, labelled 0..k-1."""
-    h = _core.row_hash(X, n_threads)
+    h = _core.gmm.row_hash(X, n_threads)
     positive = slice(None) if sw is None else sw > 0
     values, inverse = np.unique(h[positive], return_inverse=True)  # sorted: no dependence on row order
     if len(values) < k:

@@ -171,7 +171,7 @@ class CategoricalMixture(BaseMixture):
 
     def _run_em(self, data, start, prev_bound, printer):
         # the core starts each run's objective afresh, so prev_bound (warm start) is not passed
-        return _core.categorical_em(data["X"], data["offsets"].tolist(), start["weights"], start["theta"],
+        return _core.categorical.em(data["X"], data["offsets"].tolist(), start["weights"], start["theta"],
                                     float(self.alpha), self.algorithm, float(self.tol), int(self.max_iter),
                                     data["n_threads"], printer)
 
@@ -192,7 +192,7 @@ class CategoricalMixture(BaseMixture):
         return check_codes(X, self.n_categories_, why=" known to the fitted model")
 
     def _evaluate(self, Xc, log_prob=False, resp=False, labels=False):
-        return _core.categorical_evaluate(Xc, _offsets(self.n_categories_).tolist(), self.weights_, self._theta(),
+        return _core.categorical.evaluate(Xc, _offsets(self.n_categories_).tolist(), self.weights_, self._theta(),
                                           log_prob, resp, labels, check_n_threads(self.n_threads, type(self).__name__))
 
     def _sample(self, n_samples, rng):

@@ -314,8 +314,8 @@ class GAN(BaseEstimator):
     def _init_state(self, config, dtype, rs):
         g_seed, d_seed, train_seed = (draw_seed(rs) for _ in range(3))
         f32 = dtype == np.float32
-        g = _core.nn_init(config["g_sizes"], self.activation, "identity", 0.2, "auto", g_seed, f32)
-        d = _core.nn_init(config["d_sizes"], self.activation, "identity", 0.2, "auto", d_seed, f32)
+        g = _core.nn.init(config["g_sizes"], self.activation, "identity", 0.2, "auto", g_seed, f32)
+        d = _core.nn.init(config["d_sizes"], self.activation, "identity", 0.2, "auto", d_seed, f32)
         state = {
             "g": g, "d": d, "g_ema": g.copy(),
             "g_m": np.zeros_like(g), "g_v": np.zeros_like(g),
@@ -432,7 +432,7 @@ class GAN(BaseEstimator):
 
         self.diverged_ = False
         try:
-            status, _ = _core.gan_train(config, X, state, int(seed), int(self.n_steps), int(self.log_every),
+            status, _ = _core.gan.train(config, X, state, int(seed), int(self.n_steps), int(self.log_every),
                                         log_fn, record)
         finally:
             if bar is not None:

@@ -348,7 +348,7 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
         Xc = check_array(X, min_samples=2, n_threads=n_threads, allow_nan=self.missing == "em", finite=False)
         # non-finite column sums flag NaN or infinity in X for the exact check, so finite data
         # are read once instead of twice (the fit centres on column medians: see em_fit)
-        if not np.isfinite(_core.column_mean(Xc, n_threads)).all():
+        if not np.isfinite(_core.gmm.column_mean(Xc, n_threads)).all():
             check_finite(Xc, n_threads=n_threads, allow_nan=self.missing == "em")
         n, d = Xc.shape
         k = self.n_components
@@ -390,7 +390,7 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
                 labels = kmeans_labels(X, k, seed, n_threads, sw, self.init_params == "kmeans")
             elif self.init_params == "random_from_data":
                 labels = random_rows_labels(X, k, random_state, n_threads, sw, type(self).__name__)
-            params = _core.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads, sw)
+            params = _core.gmm.params_from_labels(X, labels, k, cov, float(self.reg_covar), seed, n_threads, sw)
         else:
             params = {}
         if weights_init is not None:
@@ -408,7 +408,7 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
                 "precisions_cholesky": self.precisions_cholesky_}
 
     def _run_em(self, data, start, prev_bound, printer):
-        return _core.em_fit(
+        return _core.gmm.em_fit(
             data["Xc"], data["sw"], *(np.asarray(start[key], dtype=np.float64) for key in ("weights", "means")),
             np.asarray(start["covariances"], dtype=np.float64),
             np.asarray(start["precisions_cholesky"], dtype=np.float64),
@@ -480,7 +480,7 @@ class GaussianMixture(SemiSupervisedMixin, BaseMixture):
         # labels alone: the row's largest log term flags the far rows as well as the
         # log-density does (they differ by at most log k), and it costs no exp per entry
         densities = log_prob or resp or imputed
-        out = list(_core.evaluate(
+        out = list(_core.gmm.evaluate(
             Xc, np.asarray(self.weights_, dtype=np.float64), np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64), self.covariance_type, "soft",
             densities, resp, labels, n_threads, check_missing(Xc, owner, n_threads=n_threads), imputed,

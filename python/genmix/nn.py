@@ -155,7 +155,7 @@ class MLP:
         self.init = init
         self.dtype = _check_dtype(dtype)
         seed = draw_seed(check_random_state(random_state))
-        self._params = _core.nn_init(list(self.layer_sizes), activation, output_activation, self.negative_slope,
+        self._params = _core.nn.init(list(self.layer_sizes), activation, output_activation, self.negative_slope,
                                      init, seed, self.dtype == np.float32)
 
     # --- shape --------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class MLP:
         # not part of the pickled state.
         ws = self.__dict__.get("_workspace")
         if ws is None:
-            ws = self._workspace = _core.NNWorkspace()
+            ws = self._workspace = _core.nn.Workspace()
         return {"workspace": ws}
 
     # --- parameters ---------------------------------------------------------------------
@@ -304,7 +304,7 @@ class MLP:
         """
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
-        return _core.nn_forward(*self._spec(), self._params, X, nt, **self._core_kwargs())
+        return _core.nn.forward(*self._spec(), self._params, X, nt, **self._core_kwargs())
 
     __call__ = forward
 
@@ -334,7 +334,7 @@ class MLP:
                 f"grad_output should have the shape {(X.shape[0], self.n_outputs)} (rows of X, outputs), "
                 f"but got {G.shape}."
             )
-        grad, grad_input = _core.nn_backward(*self._spec(), self._params, X, G, True, nt, **self._core_kwargs())
+        grad, grad_input = _core.nn.backward(*self._spec(), self._params, X, G, True, nt, **self._core_kwargs())
         return grad, grad_input
 
     def _check_scalar_output(self, what):
@@ -357,7 +357,7 @@ class MLP:
         nt = check_n_threads(n_threads, "MLP")
         X = self._check_X(X, nt)
         ones = np.ones((X.shape[0], 1), dtype=self.dtype)
-        return _core.nn_backward(*self._spec(), self._params, X, ones, True, nt, **self._core_kwargs())[1]
+        return _core.nn.backward(*self._spec(), self._params, X, ones, True, nt, **self._core_kwargs())[1]
 
     def input_gradient_penalty(self, X: ArrayLike, center: float = 0.0, *, grad_output: ArrayLike | None = None,
                                n_threads: int | None = None) -> tuple[float, np.ndarray]:
@@ -401,7 +401,7 @@ class MLP:
                 raise ValueError(
                     f"grad_output should have the shape {(X.shape[0], 1)} (rows of X, outputs), but got {G.shape}."
                 )
-        value, grad = _core.nn_input_gradient_penalty(*self._spec(), self._params, X, float(center), G, nt,
+        value, grad = _core.nn.input_gradient_penalty(*self._spec(), self._params, X, float(center), G, nt,
                                                      **self._core_kwargs())
         return float(value), grad
 

@@ -4,7 +4,10 @@ The package holds one build of the core per instruction-set level (``_core_sse42
 x86-64-v2 CPU; ``_core_avx2``: AVX2 + FMA, x86-64-v3; ``_core_avx512``: AVX-512, x86-64-v4;
 ``_core_generic`` on other architectures; ``_core_native`` alone when built with
 ``GENMIX_NATIVE=ON``, then always taken: it runs only on CPUs like the building one). This
-module imports the best one the CPU supports and re-exports its functions. The environment
+package imports the best one the CPU supports and re-exports what it holds: a few
+attributes of the build and ``all_finite`` here, and one submodule per model family,
+``gmm``, ``categorical``, ``nn`` and ``gan`` (importable as ``genmix._core.gmm``, ...;
+their typed stubs are the ``.pyi`` files beside this one). The environment
 variable ``GENMIX_CORE`` names another (``sse42``, ``avx2``, ...; an error if this CPU
 cannot run it or it was not built), for comparisons and tests.
 
@@ -17,8 +20,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 
-from . import _cpu
+from .. import _cpu
+
+_PACKAGE = __name__.rpartition(".")[0]  # genmix: where the compiled variants live
+SUBMODULES = ("gmm", "categorical", "nn", "gan")
 
 # Variants in order of preference, with the CPU features each needs (beyond what the
 # previous level needs: the levels nest).
@@ -51,7 +58,7 @@ def runs_here(variant):
 def built_variants():
     """Names of the core variants present in the installed package."""
     found = []
-    pkg_dir = os.path.dirname(__file__)
+    pkg_dir = os.path.dirname(os.path.dirname(__file__))
     for entry in sorted(os.listdir(pkg_dir)):
         if entry.startswith("_core_") and entry.endswith((".so", ".pyd")):
             found.append(entry[len("_core_"):].split(".")[0])
@@ -67,7 +74,7 @@ def load(variant):
             f"genmix: this CPU cannot run core variant {variant!r} (needs "
             f"{', '.join(_LEVELS.get(variant.split('_')[0], ('an unknown level',)))})."
         )
-    return importlib.import_module(f"{__package__}._core_{variant}")
+    return importlib.import_module(f"{_PACKAGE}._core_{variant}")
 
 
 def _choose():
@@ -89,3 +96,11 @@ def _choose():
 variant = _choose()
 _impl = load(variant)
 globals().update({name: getattr(_impl, name) for name in dir(_impl) if not name.startswith("__")})
+# `import genmix._core.gmm` and pickles of the core's classes name the submodules here, not
+# the variant's: a statistics object made on one CPU loads on another.
+for _name in SUBMODULES:
+    _sub = getattr(_impl, _name)
+    sys.modules[f"{__name__}.{_name}"] = _sub
+    for _attr in dir(_sub):
+        if isinstance(getattr(_sub, _attr), type):
+            getattr(_sub, _attr).__module__ = f"{__name__}.{_name}"
