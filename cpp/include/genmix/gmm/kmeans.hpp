@@ -213,7 +213,7 @@ KMeansResult kmeans_lloyd(const DataView<T>& data, RowMatD centres, int max_iter
             Scratch<T>& s = scratch[thread_index()];
             for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
                 const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-                load_centred_rows(data, cT, r0, B, s, CovType::Tied);  // plain centred rows
+                TiedFamily::load_rows(data, cT, r0, B, s);  // plain centred rows
                 s.logp.resize(B, k);
                 s.logp.noalias() = s.xs * cs.transpose();  // B x k
                 for (long i = 0; i < B; ++i) {

@@ -2,7 +2,7 @@
 // (Part of the Gaussian mixture core: see genmix/mixture.hpp.)
 #pragma once
 
-#include "genmix/gmm/stats.hpp"
+#include "genmix/gmm/family.hpp"
 
 namespace genmix {
 

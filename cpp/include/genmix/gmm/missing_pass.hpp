@@ -60,7 +60,7 @@ template <class T>
 long full_offset(const Scratch<T>& s, int d, long i, int f) {
     return d <= kSmallD ? (long)f * s.xc.rows() + i : i * padded_width(d, Simd<T>::lanes) + f;
 }
-// The same for the rows the E-step kernel reads (after LogProbModel::to_panels).
+// The same for the rows the E-step kernel reads (after FullFamily::Model::to_panels).
 template <class T>
 T* quad_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xt.data(); }
 template <class T>
@@ -123,7 +123,8 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     const CovType cov = model.cov;
     s.cond.resize(s.miss_col.size() * (size_t)k);
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        model.log_prob(s, B);  // right for the complete rows; the rows with gaps are redone below
+        // (diag and spherical share their model) right for the complete rows; the rows with gaps are redone below
+        model.template get<DiagFamily>().log_prob(s, B);
         // A row with gaps, directly in double over its observed features: the kernel's
         // expanded form (-p x^2 / 2 + p mu x + bias, with the gaps' terms added back) cancels
         // terms of size p (mu - c)^2 / 2, which in float32 for a narrow component costs whole
@@ -155,7 +156,8 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
         s.work.resize(2 * (size_t)d);
         double* z = s.work.data();
         double* v = z + d;
-        model.log_prob(s, B);  // right for the complete rows; the others are redone below
+        const auto& tied = model.template get<TiedFamily>();
+        tied.log_prob(s, B);  // right for the complete rows; the others are redone below
         std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
         double* uy = v;                    // (U y)_m
         for (size_t r = 0; r < R; ++r) {
@@ -180,7 +182,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
                     z[a] = t + h;
                     q += mu[cols[a]] * (2 * t + h);
                 }
-                s.logp(i, j) = (T)((double)model.bias[j] - 0.5 * q + marginal_correction(F, m, z));
+                s.logp(i, j) = (T)((double)tied.bias[j] - 0.5 * q + marginal_correction(F, m, z));
                 for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
             }
         }
@@ -189,7 +191,8 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     }
     // full: each component's mean in the gaps, then the complete-row kernel
     s.logp.resize(B, k);
-    model.to_panels(s, B);
+    const auto& full = model.template get<FullFamily>();
+    full.to_panels(s, B);
     s.gap_at.resize(s.miss_col.size());  // this runs k times: the gaps' offsets once
     for (int i : s.miss_rows)
         for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.gap_at[e] = quad_offset(s, d, i, s.miss_col[e]);
@@ -197,7 +200,7 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     for (int j = 0; j < k; ++j) {
         const double* mu = mm.mu.data() + (long)j * d;
         for (size_t e = 0; e < s.gap_at.size(); ++e) rows[s.gap_at[e]] = (T)mu[s.miss_col[e]];
-        model.log_prob_full_component(s, B, j);
+        full.log_prob_component(s, B, j);
     }
     // then per row, the components side by side (the loops over j vectorise):
     // d0_j = x - mu_j with zeros at the gaps, b_j = (P_j d0_j)_m, and marginal_correction's
@@ -268,7 +271,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
     const int k = (int)g.cols();
     const long B = g.rows();
     if (cov == CovType::Diag || cov == CovType::Spherical) {
-        accumulate_block(cov, d, sc, anchors, s, st);  // the gaps are still zero
+        DiagFamily::accumulate_block(d, sc, anchors, s, st);  // (spherical: the same sums) the gaps are still zero
         for (int i : sc.miss_rows)
             for (int e = sc.miss_start[i]; e < sc.miss_start[i + 1]; ++e) {
                 const int f = sc.miss_col[e];
@@ -281,7 +284,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         return;
     }
     if (cov == CovType::Tied) {
-        accumulate_block(cov, d, sc, anchors, s, st);  // zero-filled rows
+        TiedFamily::accumulate_block(d, sc, anchors, s, st);  // zero-filled rows
         // x = x_z + e_j (e_j nonzero at the gaps only), so per row the second moment gains
         // x_z E^T + E x_z^T + sum_j g_j e_j e_j^T + (sum_j g_j) P_mm^-1 with E = sum_j g_j e_j
         sc.work.resize((size_t)d + (size_t)d * d);
@@ -328,7 +331,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
             if (s.kept[j] == 0) continue;
             fill_gaps_full(sc, d, s.kept_rows.data() + (long)j * B, s.kept[j],
                            [&](int e) { return (T)sc.cond[(long)e * k + j]; });
-            add_full_component_kept(sc, d, j, anchors, s, st);
+            FullFamily::add_component_kept(sc, d, j, anchors, s, st);
             continue;
         }
         const T nk = g.col(j).sum();
@@ -337,7 +340,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
         if (d <= kSmallD) st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
         else st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
-        add_full_scatter_dense(sc, d, j, anchors, s, st);
+        FullFamily::add_scatter_dense(sc, d, j, anchors, s, st);
     }
     // the conditional covariances g_ij C_j, into s.cond_cov with the components side by
     // side (the loops over j vectorise), lower part only (all the M-step reads)

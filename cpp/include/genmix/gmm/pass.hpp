@@ -16,16 +16,18 @@ MatT<T> padded_anchors(const MatD& anchors, int d, int k) {
 
 // The unit every statistics pass is made of: the rows of blocks [b_begin, b_end) of `part`
 // (cT: the centre c in T; anchors_pad: see padded_anchors), E-step and accumulation block
-// after block, in order, into one Stats. Scratch s, s2 are reused across calls.
-template <class T>
-Stats accumulate_blocks(const DataView<T>& data, const ArrT<T>& cT, CovType cov, int k, const RespSource<T>& src,
+// after block, in order, into one Stats. Scratch s, s2 are reused across calls. For one
+// covariance family (see family.hpp): no branch on the covariance type in the block loop.
+template <class Family, class T>
+Stats accumulate_blocks(Family, const DataView<T>& data, const ArrT<T>& cT, int k, const RespSource<T>& src,
                         const MatT<T>& anchors_pad, const RowPartition& part, long b_begin, long b_end,
                         Scratch<T>& s, Scratch<T>& s2) {
+    constexpr CovType cov = Family::cov;
     const int d = data.d;
     Stats st(cov, k, d);
     for (long b = b_begin; b < b_end; ++b) {
         const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-        load_centred_rows(data, cT, r0, B, s, cov);
+        Family::load_rows(data, cT, r0, B, s);
         const bool gaps = data.has_missing && scan_missing(data, r0, B, s, src.missing ? src.missing->patterns : nullptr);
         if (gaps) {
             if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
@@ -36,7 +38,7 @@ Stats accumulate_blocks(const DataView<T>& data, const ArrT<T>& cT, CovType cov,
         const bool lazy = src.model && src.algorithm == Algorithm::Soft && !gaps;
         if (src.model) {
             if (gaps) log_prob_missing(*src.model, *src.missing, s, r0, B);
-            else src.model->log_prob(s, B);
+            else src.model->template get<Family>().log_prob(s, B);
             if (src.row_class) {
                 const T ninf = -std::numeric_limits<T>::infinity();
                 for (long i = 0; i < B; ++i) {
@@ -78,10 +80,20 @@ Stats accumulate_blocks(const DataView<T>& data, const ArrT<T>& cT, CovType cov,
             st.wsum += (double)B;
         }
         if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
-        else accumulate_block(cov, d, s, anchors_pad, s2, st, lazy);
+        else Family::accumulate_block(d, s, anchors_pad, s2, st, lazy);
     }
     if (src.missing && cov == CovType::Full) add_conditional_covariances(*src.missing, s2, st);
     return st;
+}
+
+// The same for the family of `cov`: the one dispatch of a run of blocks.
+template <class T>
+Stats accumulate_blocks(const DataView<T>& data, const ArrT<T>& cT, CovType cov, int k, const RespSource<T>& src,
+                        const MatT<T>& anchors_pad, const RowPartition& part, long b_begin, long b_end,
+                        Scratch<T>& s, Scratch<T>& s2) {
+    return with_family(cov, [&](auto fam) {
+        return accumulate_blocks(fam, data, cT, k, src, anchors_pad, part, b_begin, b_end, s, s2);
+    });
 }
 
 // The chunks of rows a pass over n rows accumulates separately (in parallel) before adding

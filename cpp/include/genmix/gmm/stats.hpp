@@ -1,10 +1,15 @@
-// Sufficient statistics and their accumulation over a block of rows (complete rows).
+// Sufficient statistics, where a pass gets responsibilities from, and the pieces of block
+// accumulation every covariance family shares (responsibilities, sparse selection, lazy
+// normalisation). The per-family accumulation is in full.hpp, tied.hpp, diag.hpp.
 // (Part of the Gaussian mixture core: see genmix/mixture.hpp.)
 #pragma once
 
-#include "genmix/gmm/log_prob.hpp"
+#include "genmix/gmm/scratch.hpp"
 
 namespace genmix {
+
+template <class T>
+struct LogProbModel;  // family.hpp
 
 // ---------------------------------------------------------------------------------------
 // Sufficient statistics
@@ -87,50 +92,6 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj, ArrT<T>
     }
 }
 
-template <class T>
-Eigen::Map<const RowMatT<T>, 0, Eigen::OuterStride<>> padded_rows(const Scratch<T>& s, long B, int d, int dp) {
-    return {s.xp.data(), B, d, Eigen::OuterStride<>(dp)};
-}
-
-// Centres rows [r0, r0 + B) on c into the layout the covariance type's kernels read.
-template <class T>
-void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, CovType cov) {
-    const int d = data.d;
-    auto rows = data.rows(r0, B);
-    if (cov == CovType::Full && d <= kSmallD) {
-        s.xc.resize(B, d);
-        s.xc = rows.rowwise() - c.matrix().transpose();
-        return;
-    }
-    if (cov == CovType::Full) {
-        const int dp = padded_width(d, Simd<T>::lanes);
-        s.xp.resize(B * dp);
-        Eigen::Map<RowMatT<T>> xp(s.xp.data(), B, dp);
-        xp.leftCols(d) = rows.rowwise() - c.matrix().transpose();
-        xp.rightCols(dp - d).setZero();
-        return;
-    }
-    s.xs.resize(B, d);
-    s.xs = rows.rowwise() - c.matrix().transpose();
-    if (cov == CovType::Diag || cov == CovType::Spherical) {
-        constexpr int P = panel_rows<T>();
-        const int K = 2 * d + 1;
-        const long n_panels = (B + P - 1) / P;
-        s.xpan.resize(n_panels * K * P);
-        square_panels(s.xs.data(), B, d, s.xpan.data());
-    }
-}
-
-// The column-major [x'^2, x', 1] of the dense diag/spherical M-step, from the centred rows.
-template <class T>
-void square_rows_colmajor(const RowMatT<T>& xs, MatT<T>& xx) {
-    const long B = xs.rows(), d = xs.cols();
-    xx.resize(B, 2 * d + 1);
-    xx.leftCols(d) = xs.array().square().matrix();
-    xx.middleCols(d, d) = xs;
-    xx.col(2 * d).setOnes();
-}
-
 // Sparse responsibilities. On well separated data most of a row's responsibilities are
 // astronomically small, and the M-step sums can skip them: an entry g_ij = w_i r_ij (w_i the
 // row's sample weight, 1 without weights, r_ij its responsibility) with g_ij <= tau * w_i
@@ -187,149 +148,27 @@ long collect_kept(const MatT<T>& g, ArrT<T>& thr, std::vector<int>& kept, std::v
     return total;
 }
 
-// S (d x d, lower part) += the scatter weighted_scatter left in sbuf (row-major d x dp upper
-// part == column-major dp x d lower part). Only the lower part is read by the M-step, and
-// only it is added: the rest holds partial sums.
+// Lazy normalisation (stats_pass, soft EM on complete rows): sc.logp holds unnormalised
+// exps, each row still to be multiplied by sc.scale (sc.rowsum its sums). A sparse block
+// scales only the entries it keeps (s.kept, s.kept_rows from collect_kept) ...
 template <class T>
-void add_scatter_lower(const ArrT<T>& sbuf, int d, int dp, double* S) {  // S: column-major, d apart
-    for (int f = 0; f < d; ++f)
-        for (int h = f; h < d; ++h) S[(long)f * d + h] += (double)sbuf[(long)f * dp + h];
-}
-
-// Full covariance, every row of the block: S2 block j (lower part) += sum_i g_ij
-// (x_i - a_j)(x_i - a_j)^T, down the columns for d <= kSmallD, else by weighted_scatter.
-template <class T>
-void add_full_scatter_dense(const Scratch<T>& sc, int d, int j, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
-    const MatT<T>& g = sc.logp;
-    if (d <= kSmallD) {
-        s.z = sc.xc.rowwise() - anchors.col(j).head(d).transpose();
-        for (int f = 0; f < d; ++f) {
-            s.tmp = g.col(j).array() * s.z.col(f).array();
-            for (int h = f; h < d; ++h) st.S2(h, (long)j * d + f) += (double)(s.tmp * s.z.col(h).array()).sum();
-        }
-        return;
-    }
-    const int dp = (int)anchors.rows();
-    s.sbuf.setZero((long)d * dp);
-    weighted_scatter(sc.xp.data(), g.rows(), d, dp, g.col(j).data(), anchors.col(j).data(), s.sbuf.data());
-    // row-major d x dp upper part == column-major dp x d lower part
-    add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
-}
-
-// Full covariance (d > kSmallD), sparse responsibilities: component j over its kept rows
-// (s.kept, s.kept_rows from collect_kept): N_j and S1_j (as T sums, like the dense path's
-// products), g (x - a_j) into s.w, then the scatter of those rows only.
-template <class T>
-void add_full_component_kept(const Scratch<T>& sc, int d, int j, const MatT<T>& anchors, Scratch<T>& s, Stats& st) {
-    const int m = s.kept[j];
-    if (m == 0) return;
-    const MatT<T>& g = sc.logp;
-    const long B = g.rows();
-    const int dp = (int)anchors.rows();
-    s.w.resize(dp, B);  // column q: g_q (x_q - a_j), zero padded
-    s.y.resize(dp, 1);  // sum of g x'
-    const int* rows = s.kept_rows.data() + (long)j * B;
-    const T* gj = g.col(j).data();
-    const T* a = anchors.col(j).data();
-    T* s1 = s.y.data();
-    std::fill(s1, s1 + dp, T(0));
-    T nj = 0;
-    for (int q = 0; q < m; ++q) {
-        const T* x = sc.xp.data() + (long)rows[q] * dp;
-        const T r = gj[rows[q]];
-        T* gz = s.w.data() + (long)q * dp;
-        nj += r;
-        for (int f = 0; f < dp; ++f) {
-            s1[f] += r * x[f];
-            gz[f] = r * (x[f] - a[f]);
-        }
-    }
-    st.N[j] += (double)nj;
-    for (int f = 0; f < d; ++f) st.S1(j, f) += (double)s1[f];
-    s.sbuf.setZero((long)d * dp);
-    weighted_scatter_pre(sc.xp.data(), rows, s.w.data(), m, d, dp, a, s.sbuf.data());
-    add_scatter_lower(s.sbuf, d, dp, st.S2.data() + (long)j * d * d);
-}
-
-// Adds one block's contribution (responsibilities in sc.logp, centred rows in sc) to st.
-// `anchors` (dp x k, shifted coordinates, zero padded) is the point each full-covariance
-// scatter matrix is accumulated around. Diag, spherical and full (d > kSmallD) blocks with
-// sparse responsibilities skip the negligible entries (see sparse_resp_tau).
-// `lazy`: sc.logp holds unnormalised exps, each row still to be multiplied by sc.scale
-// (sc.rowsum its sums); only the entries a sparse block keeps are, else every one.
-template <class T>
-void accumulate_block(CovType cov, int d, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s, Stats& st,
-                      bool lazy = false) {
+void normalise_kept(Scratch<T>& sc, const Scratch<T>& s) {
     MatT<T>& g = sc.logp;
     const long B = g.rows();
     const int k = (int)g.cols();
-    const bool may_skip = cov == CovType::Diag || cov == CovType::Spherical || (cov == CovType::Full && d > kSmallD);
-    const T* rowsum = lazy ? sc.rowsum.data() : nullptr;
-    if (may_skip && collect_kept(g, s.tmp, s.kept, s.kept_rows, B * k / 4, rowsum) <= B * k / 4) {
-        if (lazy)
-            for (int j = 0; j < k; ++j) {
-                const int* rows = s.kept_rows.data() + (long)j * B;
-                T* gj = g.col(j).data();
-                for (int q = 0; q < s.kept[j]; ++q) gj[rows[q]] *= sc.scale[rows[q]];
-            }
-        if (cov != CovType::Full) {
-            s.small.setZero(2L * d + 1, k);  // column j: [sum g x'^2, sum g x', sum g] of component j
-            for (int j = 0; j < k; ++j) {
-                const int m = s.kept[j];
-                if (m == 0) continue;
-                const int* rows = s.kept_rows.data() + (long)j * B;
-                const T* gj = g.col(j).data();
-                T* a2 = s.small.col(j).data();
-                weighted_moments(sc.xs.data(), d, rows, gj, m, a2 + d, a2);
-                T nj = 0;
-                for (int q = 0; q < m; ++q) nj += gj[rows[q]];
-                a2[2L * d] = nj;
-            }
-            st.S2 += s.small.topRows(d).transpose().template cast<double>();
-            st.S1 += s.small.middleRows(d, d).transpose().template cast<double>();
-            st.N += s.small.row(2L * d).transpose().template cast<double>();
-            return;
-        }
-        // full: per component, over its kept rows only
-        for (int j = 0; j < k; ++j) add_full_component_kept(sc, d, j, anchors, s, st);
-        return;
+    for (int j = 0; j < k; ++j) {
+        const int* rows = s.kept_rows.data() + (long)j * B;
+        T* gj = g.col(j).data();
+        for (int q = 0; q < s.kept[j]; ++q) gj[rows[q]] *= sc.scale[rows[q]];
     }
-    if (lazy)
-        for (int j = 0; j < k; ++j) g.col(j).array() *= sc.scale;
-    if (cov == CovType::Diag || cov == CovType::Spherical) {
-        square_rows_colmajor(sc.xs, s.xx);
-        s.small.noalias() = g.transpose() * s.xx;  // k x 2d+1: [sum g x'^2, sum g x', sum g]
-        st.S2 += s.small.leftCols(d).template cast<double>();
-        st.S1 += s.small.middleCols(d, d).template cast<double>();
-        st.N += s.small.col(2L * d).template cast<double>();
-        return;
-    }
-    const ArrT<T> nk = g.colwise().sum().transpose().array();
-    st.N += nk.template cast<double>().matrix();
-    if (cov == CovType::Full && d <= kSmallD) {
-        s.small.noalias() = g.transpose().lazyProduct(sc.xc);
-        st.S1 += s.small.template cast<double>();
-        for (int j = 0; j < k; ++j)
-            if (nk[j] != T(0)) add_full_scatter_dense(sc, d, j, anchors, s, st);  // else it adds exactly nothing
-        return;
-    }
-    if (cov == CovType::Full) {
-        const int dp = (int)anchors.rows();
-        s.small.noalias() = g.transpose() * padded_rows(sc, B, d, dp);
-        st.S1 += s.small.template cast<double>();
-        for (int j = 0; j < k; ++j)
-            if (nk[j] != T(0)) add_full_scatter_dense(sc, d, j, anchors, s, st);  // else it adds exactly nothing
-        return;
-    }
-    if (d <= kSmallD) s.small.noalias() = g.transpose().lazyProduct(sc.xs);
-    else s.small.noalias() = g.transpose() * sc.xs;
-    st.S1 += s.small.template cast<double>();
-    s.w.resize(B, d);
-    if (cov == CovType::Tied) {
-        const ArrT<T> r = g.rowwise().sum().array().sqrt();
-        s.w = (sc.xs.array().colwise() * r).matrix();
-        add_gram(s.w, s.small, st.S2);
-    }
+}
+
+// ... a dense block every one.
+template <class T>
+void normalise_all(Scratch<T>& sc) {
+    MatT<T>& g = sc.logp;
+    const int k = (int)g.cols();
+    for (int j = 0; j < k; ++j) g.col(j).array() *= sc.scale;
 }
 
 }  // namespace genmix
