@@ -15,6 +15,180 @@
 
 namespace genmix {
 
+// ---------------------------------------------------------------------------------------
+// Kernels of the diag and spherical families (on simd.hpp's vectors)
+
+namespace detail {
+using simd::keep_in_register;
+}  // namespace detail
+
+// The diag/spherical E-step product out = X2 W (out: B x k, column-major, B apart), X2's
+// rows [x'^2, x', 1] (K = 2d + 1 values). Unlike a library GEMM nothing is repacked per
+// call: load_centred_rows writes X2 in panels of two vectors of rows, W is packed once per
+// iteration, and each tile keeps 2 x 6 accumulators in registers (the fastest shape tried
+// with AVX2: 3 x 4 and 4 x 3 tiles ran at about half its speed).
+//   panels: xpan[(p K + f) P + r] = X2(p P + r, f), P = panel_rows<T>(), zero past row B;
+//   tiles:  Wp[(t K + f) C + c] = W(f, t C + c), C = kPanelTileCols, zero past column k.
+constexpr int kPanelTileCols = 6;
+
+// xpan <- the panels above of X2 = [x^2, x, 1] for the B rows of xs (row-major, d apart),
+// zero past row B. With AVX2, double rows go 4 x 4 values at a time (any vector width), transposed in
+// registers: one vector store for 4 values where the plain loop makes 4 scalar ones.
+template <class T>
+void square_panels(const T* xs, long B, int d, T* xpan) {
+    constexpr int P = panel_rows<T>();
+    const int K = 2 * d + 1;
+    const long n_panels = (B + P - 1) / P;
+    if (B % P) std::fill(xpan + (n_panels - 1) * K * P, xpan + n_panels * K * P, T(0));
+    long i = 0;
+#if defined(__AVX2__)
+    if constexpr (sizeof(T) == 8) {
+        static_assert(P % 4 == 0, "4 rows in one panel");
+        for (; i + 4 <= B; i += 4) {  // 4 rows, in one panel
+            double* xp = (double*)xpan + i / P * K * P + i % P;
+            const double* x = (const double*)xs + i * d;
+            int f = 0;
+            for (; f + 4 <= d; f += 4) {
+                const __m256d a0 = _mm256_loadu_pd(x + f), a1 = _mm256_loadu_pd(x + d + f);
+                const __m256d a2 = _mm256_loadu_pd(x + 2 * d + f), a3 = _mm256_loadu_pd(x + 3 * d + f);
+                const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+                const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+                const __m256d col[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                                        _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+                for (int q = 0; q < 4; ++q) {  // col[q]: feature f + q of the 4 rows
+                    _mm256_storeu_pd(xp + (f + q) * P, _mm256_mul_pd(col[q], col[q]));
+                    _mm256_storeu_pd(xp + (d + f + q) * P, col[q]);
+                }
+            }
+            for (; f < d; ++f)
+                for (int r = 0; r < 4; ++r) {
+                    const double v = x[r * d + f];
+                    xp[f * P + r] = v * v;
+                    xp[(d + f) * P + r] = v;
+                }
+            _mm256_storeu_pd(xp + 2 * d * P, _mm256_set1_pd(1.0));
+        }
+    }
+#endif
+    for (; i < B; ++i) {  // row by row: the reads stream, the panel stays in L1
+        T* xp = xpan + i / P * K * P + i % P;
+        const T* x = xs + i * d;
+        for (int f = 0; f < d; ++f) {
+            xp[f * P] = x[f] * x[f];
+            xp[(d + f) * P] = x[f];
+        }
+        xp[2 * d * P] = T(1);
+    }
+}
+
+namespace detail {
+// Columns t C .. t C + NC - 1 of one panel's product, written to out (columns ld apart).
+// NC < C for the last tile of a k that is not a multiple of C: only its real columns.
+template <int NC, class T>
+inline void panel_tile(const T* xp, long rows, int K, const T* w, T* out, long ld) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, P = 2 * L, C = kPanelTileCols;
+    V acc[NC][2] = {};
+    for (int f = 0; f < K; ++f) {
+        V x0 = simd::load(xp + f * P), x1 = simd::load(xp + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = 0; c < NC; ++c) {
+            const T wc = w[f * C + c];
+            acc[c][0] += x0 * wc;
+            acc[c][1] += x1 * wc;
+        }
+    }
+    for (int c = 0; c < NC; ++c) {
+        T* o = out + c * ld;
+        if (rows == P) {
+            __builtin_memcpy(o, &acc[c][0], sizeof(V));
+            __builtin_memcpy(o + L, &acc[c][1], sizeof(V));
+        } else {
+            T tmp[P];
+            __builtin_memcpy(tmp, &acc[c][0], sizeof(V));
+            __builtin_memcpy(tmp + L, &acc[c][1], sizeof(V));
+            std::copy(tmp, tmp + rows, o);
+        }
+    }
+}
+}  // namespace detail
+
+template <class T>
+void panel_product(const T* xpan, long B, int K, const T* Wp, int k, T* out) {
+    constexpr int P = panel_rows<T>(), C = kPanelTileCols;
+    for (long i0 = 0; i0 < B; i0 += P) {
+        const T* xp = xpan + i0 * K;
+        const long rows = std::min<long>(P, B - i0);
+        int t = 0;
+        for (; (t + 1) * C <= k; ++t) detail::panel_tile<C>(xp, rows, K, Wp + (long)t * K * C, out + (long)t * C * B + i0, B);
+        const T* w = Wp + (long)t * K * C;
+        T* o = out + (long)t * C * B + i0;
+        switch (k - t * C) {
+            case 5: detail::panel_tile<5>(xp, rows, K, w, o, B); break;
+            case 4: detail::panel_tile<4>(xp, rows, K, w, o, B); break;
+            case 3: detail::panel_tile<3>(xp, rows, K, w, o, B); break;
+            case 2: detail::panel_tile<2>(xp, rows, K, w, o, B); break;
+            case 1: detail::panel_tile<1>(xp, rows, K, w, o, B); break;
+            default: break;
+        }
+    }
+}
+
+namespace detail {
+// acc2[v] += sum_q g_q x_q[v]^2, acc1[v] += sum_q g_q x_q[v] for W vectors of columns from
+// column f0, over the m selected rows (x rows are d apart).
+template <int W, class T>
+inline void moments_tile(const T* xs, int d, const int* rows, const T* g, int m, int f0, T* a1, T* a2) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V s1[W] = {}, s2[W] = {};
+    for (int q = 0; q < m; ++q) {
+        const int i = rows[q];
+        const T* x = xs + (long)i * d + f0;
+        const T r = g[i];
+        for (int v = 0; v < W; ++v) {
+            const V xv = simd::load(x + v * L);
+            const V t = xv * r;
+            s1[v] += t;
+            s2[v] += t * xv;
+        }
+    }
+    for (int v = 0; v < W; ++v)
+        for (int l = 0; l < L; ++l) {
+            a1[f0 + v * L + l] += s1[v][l];
+            a2[f0 + v * L + l] += s2[v][l];
+        }
+}
+}  // namespace detail
+
+// First and second moments of the selected rows for one component, added to a1 and a2
+// (d values each): a1 += sum_q g[rows[q]] x_rows[q], a2 += sum_q g[rows[q]] x_rows[q]^2,
+// with x the row-major centred rows (B x d). The accumulators of a tile stay in registers.
+template <class T>
+void weighted_moments(const T* xs, int d, const int* rows, const T* g, int m, T* a1, T* a2) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = d / L;
+    int v0 = 0;
+    for (; v0 + VT <= nv; v0 += VT) detail::moments_tile<VT>(xs, d, rows, g, m, v0 * L, a1, a2);
+    switch (nv - v0) {
+        case 3: detail::moments_tile<3>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 2: detail::moments_tile<2>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        case 1: detail::moments_tile<1>(xs, d, rows, g, m, v0 * L, a1, a2); break;
+        default: break;
+    }
+    for (int f = nv * L; f < d; ++f) {
+        T s1 = 0, s2 = 0;
+        for (int q = 0; q < m; ++q) {
+            const T x = xs[(long)rows[q] * d + f], t = g[rows[q]] * x;
+            s1 += t;
+            s2 += t * x;
+        }
+        a1[f] += s1;
+        a2[f] += s2;
+    }
+}
+
 // The rounding error (nats) of a log-density term above which the diag/spherical kernel
 // computes a component directly rather than in its expanded form (see DiagModel).
 constexpr double kDirectFormError = 1e-4;

@@ -13,6 +13,220 @@
 
 namespace genmix {
 
+// ---------------------------------------------------------------------------------------
+// Kernels of the full family (on simd.hpp's vectors)
+
+namespace detail {
+using simd::keep_in_register;
+
+// The diagonal block of the W columns from j0: row j0 + t of U reaches columns j0 + t on.
+template <int t, int W, class T, class V>
+inline void panel_diagonal(V (&acc)[2][W], const T* xt, const T* U, int dp, int j0) {
+    if constexpr (t < W) {
+        constexpr int L = Simd<T>::lanes, P = 2 * L;
+        const int f = j0 + t;
+        V x0 = simd::load(xt + f * P), x1 = simd::load(xt + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = t; c < W; ++c) {
+            const T u = U[(long)f * dp + j0 + c];
+            acc[0][c] += x0 * u;
+            acc[1][c] += x1 * u;
+        }
+        panel_diagonal<t + 1, W>(acc, xt, U, dp, j0);
+    }
+}
+
+// sq += (x U[:, j] - m_j)^2 for the W columns j from j0, for the two vectors of rows of a
+// panel. 2 x W accumulators, two rows of x and a broadcast of U fit the 16 registers.
+template <int W, class T, class V>
+inline void panel_columns(V (&sq)[2], const T* xt, const T* U, int dp, const T* m, int j0) {
+    constexpr int L = Simd<T>::lanes, P = 2 * L;
+    V acc[2][W];
+    for (int c = 0; c < W; ++c) acc[0][c] = acc[1][c] = V{} - m[j0 + c];
+    for (int f = 0; f < j0; ++f) {
+        V x0 = simd::load(xt + f * P), x1 = simd::load(xt + f * P + L);
+        keep_in_register(x0);
+        keep_in_register(x1);
+        for (int c = 0; c < W; ++c) {
+            const T u = U[(long)f * dp + j0 + c];
+            acc[0][c] += x0 * u;
+            acc[1][c] += x1 * u;
+        }
+    }
+    panel_diagonal<0, W>(acc, xt, U, dp, j0);
+    for (int c = 0; c < W; ++c) {
+        sq[0] += acc[0][c] * acc[0][c];
+        sq[1] += acc[1][c] * acc[1][c];
+    }
+}
+}  // namespace detail
+
+// Full covariance works on the block's centred rows transposed into panels (panel_rows):
+//   xt[(p d + f) P + r] = x(p P + r, f), zero past row B.
+// Then y_j = sum_{f <= j} x_f U[f, j] is one FMA of a whole vector of rows per entry of U
+// on or above the diagonal: only the d(d+1)/2 useful products, where vectors along U's
+// rows waste the lanes below the diagonal (at d = 16: 24 instead of 17 FMAs per float
+// row), and the result is a vector of rows, with no horizontal sums.
+// xt <- the B rows of xp (row-major, rows dp apart) in panels, as above.
+template <class T>
+void rows_to_panels(const T* xp, long B, int d, int dp, T* xt) {
+    constexpr int P = panel_rows<T>();
+    for (long p = 0; p * P < B; ++p) {
+        T* out = xt + p * d * P;
+        const int rows = (int)std::min<long>(P, B - p * P);
+        for (int r = 0; r < rows; ++r) {
+            const T* x = xp + (p * P + r) * dp;
+            for (int f = 0; f < d; ++f) out[f * P + r] = x[f];
+        }
+        if (rows < P)
+            for (int f = 0; f < d; ++f) std::fill(out + f * P + rows, out + (f + 1) * P, T(0));
+    }
+}
+
+// The Gaussian quadratic form of the E-step for an upper-triangular precision factor:
+//   out[i] = bias - |x_i U - m|^2 / 2
+// for the B rows in the panels xt (rows_to_panels). `U` is d x dp row-major, of which
+// only the entries on or above the diagonal are read; `m` has d values.
+template <class T>
+void triangular_quad(const T* xt, long B, int d, int dp, const T* U, const T* m, T bias, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, P = 2 * L, W = 4;  // W = 5 and 6 were slower for double
+    for (long p = 0; p * P < B; ++p) {
+        const T* x = xt + p * d * P;
+        V sq[2] = {};
+        int j0 = 0;
+        for (; j0 + W <= d; j0 += W) detail::panel_columns<W>(sq, x, U, dp, m, j0);
+        switch (d - j0) {
+            case 3: detail::panel_columns<3>(sq, x, U, dp, m, j0); break;
+            case 2: detail::panel_columns<2>(sq, x, U, dp, m, j0); break;
+            case 1: detail::panel_columns<1>(sq, x, U, dp, m, j0); break;
+            default: break;
+        }
+        const V r[2] = {bias - T(0.5) * sq[0], bias - T(0.5) * sq[1]};
+        if (B - p * P >= P) {
+            __builtin_memcpy(out + p * P, r, sizeof(r));
+        } else {  // the last rows of the block
+            T res[P];
+            __builtin_memcpy(res, r, sizeof(r));
+            std::copy(res, res + (B - p * P), out + p * P);
+        }
+    }
+}
+
+namespace detail {
+// S[f + r, v0 L + ...] += acc[r][v] for F rows of S (row-major, dp apart) and W vectors.
+template <int F, int W, class T, class V>
+inline void add_tile(const V (&acc)[F][W], int dp, int f, int v0, T* S) {
+    constexpr int L = Simd<T>::lanes;
+    for (int r = 0; r < F; ++r)
+        for (int v = 0; v < W; ++v) {
+            T* out = S + (long)(f + r) * dp + (v0 + v) * L;
+            const V cur = simd::load(out) + acc[r][v];
+            __builtin_memcpy(out, &cur, sizeof(V));
+        }
+}
+
+// tile(std::integral_constant<int, W>, v0) over the vectors of columns of a dp-wide row from
+// f's diagonal block on (those left of it are not needed): tiles of 4 vectors, then the rest.
+template <class T, class Tile>
+inline void for_column_tiles(int dp, int f, Tile&& tile) {
+    constexpr int L = Simd<T>::lanes, VT = 4;
+    const int nv = dp / L;
+    int v0 = f / L;
+    for (; v0 + VT <= nv; v0 += VT) tile(std::integral_constant<int, VT>(), v0);
+    switch (nv - v0) {
+        case 3: tile(std::integral_constant<int, 3>(), v0); break;
+        case 2: tile(std::integral_constant<int, 2>(), v0); break;
+        case 1: tile(std::integral_constant<int, 1>(), v0); break;
+        default: break;
+    }
+}
+
+// S[f + r, tile] += sum_i g_i (x_i[f + r] - a[f + r]) (x_i[tile] - a[tile]) for F rows of S
+// from f and a tile of W vectors from v0. x - a is formed on the fly: the B x dp block
+// stays in L1, where a precomputed copy would not.
+template <int F, int W, class T>
+inline void scatter_tile(const T* xp, long B, int dp, const T* g, const T* a, int f, int v0, T* S) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V acc[F][W] = {};
+    V av[W];
+    for (int v = 0; v < W; ++v) av[v] = simd::load(a + (v0 + v) * L);
+    for (long i = 0; i < B; ++i) {
+        const T gi = g[i];
+        if (gi == T(0)) continue;  // hard EM: most rows belong elsewhere
+        const T* row = xp + i * dp;
+        T b[F];
+        for (int r = 0; r < F; ++r) b[r] = gi * (row[f + r] - a[f + r]);
+        for (int v = 0; v < W; ++v) {
+            const V z = simd::load(row + (v0 + v) * L) - av[v];
+            for (int r = 0; r < F; ++r) acc[r][v] += z * b[r];
+        }
+    }
+    add_tile<F, W>(acc, dp, f, v0, S);
+}
+
+template <int F, class T>
+inline void scatter_rows(const T* xp, long B, int dp, const T* g, const T* a, int f, T* S) {
+    for_column_tiles<T>(dp, f, [&](auto w, int v0) { scatter_tile<F, decltype(w)::value>(xp, B, dp, g, a, f, v0, S); });
+}
+}  // namespace detail
+
+// Weighted scatter around an anchor, upper part: for every row f of S (d x dp, row-major)
+// and every vector of columns from f's diagonal block on,
+//   S[f, g] += sum_i g_i (x_i[f] - a[f]) (x_i[g] - a[g]).
+// `xp` as for triangular_quad, `a` has dp values (zero padded). Entries with g >= f are
+// complete; others may hold partial sums and must be ignored.
+template <class T>
+void weighted_scatter(const T* xp, long B, int d, int dp, const T* g, const T* a, T* S) {
+    int f = 0;
+    for (; f + 2 <= d; f += 2) detail::scatter_rows<2>(xp, B, dp, g, a, f, S);
+    if (f < d) detail::scatter_rows<1>(xp, B, dp, g, a, f, S);
+}
+
+namespace detail {
+// As scatter_tile over the rows xp[rows[i]], with the weighted left factor precomputed:
+// gz_i = g_i (x_rows[i] - a).
+template <int F, int W, class T>
+inline void scatter_tile_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, int v0, T* S) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes;
+    V acc[F][W] = {};
+    V av[W];
+    for (int v = 0; v < W; ++v) av[v] = simd::load(a + (v0 + v) * L);
+    for (long i = 0; i < B; ++i) {
+        const T* row = xp + (long)rows[i] * dp;
+        const T* grow = gz + i * dp + f;
+        for (int v = 0; v < W; ++v) {
+            const V z = simd::load(row + (v0 + v) * L) - av[v];
+            for (int r = 0; r < F; ++r) acc[r][v] += z * grow[r];
+        }
+    }
+    add_tile<F, W>(acc, dp, f, v0, S);
+}
+
+template <int F, class T>
+inline void scatter_rows_pre(const T* xp, const int* rows, const T* gz, long B, int dp, const T* a, int f, T* S) {
+    for_column_tiles<T>(dp, f, [&](auto w, int v0) {
+        scatter_tile_pre<F, decltype(w)::value>(xp, rows, gz, B, dp, a, f, v0, S);
+    });
+}
+}  // namespace detail
+
+// weighted_scatter over the B rows xp[rows[i]] (rows dp apart), with gz (B x dp, rows
+// g_i (x_rows[i] - a), zero padded) given: no scalar work per row and entry, only
+// broadcasts of gz. Rows of 2 vectors or fewer take 4 rows of S a
+// pass (half the passes over the rows); wider ones 2, which keeps the accumulators in registers.
+template <class T>
+void weighted_scatter_pre(const T* xp, const int* rows, const T* gz, long B, int d, int dp, const T* a, T* S) {
+    int f = 0;
+    if (dp / Simd<T>::lanes <= 2)
+        for (; f + 4 <= d; f += 4) detail::scatter_rows_pre<4>(xp, rows, gz, B, dp, a, f, S);
+    for (; f + 2 <= d; f += 2) detail::scatter_rows_pre<2>(xp, rows, gz, B, dp, a, f, S);
+    if (f < d) detail::scatter_rows_pre<1>(xp, rows, gz, B, dp, a, f, S);
+}
+
 template <class T>
 Eigen::Map<const RowMatT<T>, 0, Eigen::OuterStride<>> padded_rows(const Scratch<T>& s, long B, int d, int dp) {
     return {s.xp.data(), B, d, Eigen::OuterStride<>(dp)};

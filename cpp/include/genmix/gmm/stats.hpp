@@ -92,6 +92,97 @@ void responsibilities_from_logp(MatT<T>& logp, Algorithm alg, ArrD& obj, ArrT<T>
     }
 }
 
+// Kernels of the sparse selection (collect_kept), on simd.hpp's vectors.
+
+#if defined(__AVX2__) && !defined(__AVX512F__)
+namespace detail {
+// For a compare mask of 8 lanes: the set lanes' indices, in order, then filler.
+struct CompressTable {
+    std::uint8_t idx[256][8];
+    constexpr CompressTable() : idx() {
+        for (int m = 0; m < 256; ++m) {
+            int c = 0;
+            for (int l = 0; l < 8; ++l)
+                if (m >> l & 1) idx[m][c++] = (std::uint8_t)l;
+        }
+    }
+};
+inline constexpr CompressTable compress8{};
+}  // namespace detail
+#endif
+
+// Room select_above needs past its count.
+constexpr long kSelectSlack = 8;
+
+namespace detail {
+// Writes base + l for the set bits l of mask (L lanes), in increasing order, at idx; returns
+// how many. May write up to kSelectSlack values past the count (never past idx + L + 7).
+template <int L>
+inline int compress_indices(unsigned mask, int base, int* idx) {
+#if defined(__AVX512F__)
+    static_assert(L <= 16, "one 16-lane compress");
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_mask_compressstoreu_epi32(idx, (__mmask16)mask, _mm512_add_epi32(lanes, _mm512_set1_epi32(base)));
+    return __builtin_popcount(mask);
+#elif defined(__AVX2__)
+    int c = 0;
+    for (int h = 0; h < L; h += 8) {  // 8 lanes at a time: a table lookup and one store
+        const unsigned m = (mask >> h) & 0xffu;
+        const __m256i v = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)compress8.idx[m])),
+                                           _mm256_set1_epi32(base + h));
+        _mm256_storeu_si256((__m256i*)(idx + c), v);
+        c += __builtin_popcount(m);
+    }
+    return c;
+#else
+    int c = 0;
+    for (int l = 0; l < L; ++l) {
+        idx[c] = base + l;
+        c += (mask >> l) & 1u;
+    }
+    return c;
+#endif
+}
+}  // namespace detail
+
+// out[i] = sum_j g[j * ld + i] for i < n: the row sums of a column-major n x k matrix,
+// 8 vectors of rows at a time held in registers across the columns.
+template <class T>
+inline void row_sums(const T* g, long n, long ld, int k, T* out) {
+    using V = typename Simd<T>::type;
+    constexpr int L = Simd<T>::lanes, NV = 8;
+    long i = 0;
+    for (; i + NV * L <= n; i += NV * L) {
+        V acc[NV];
+        for (int v = 0; v < NV; ++v) acc[v] = simd::load(g + i + v * L);
+        for (int j = 1; j < k; ++j)
+            for (int v = 0; v < NV; ++v) acc[v] += simd::load(g + (long)j * ld + i + v * L);
+        __builtin_memcpy(out + i, acc, sizeof(acc));
+    }
+    for (; i < n; ++i) {
+        T t = g[i];
+        for (int j = 1; j < k; ++j) t += g[(long)j * ld + i];
+        out[i] = t;
+    }
+}
+
+// Writes to idx the i in [0, n) with g[i] > thr[i], in increasing order; returns how many.
+// idx needs room for n + kSelectSlack values (the vector path stores whole vectors of
+// indices). Branch-free: a compare and a compress per vector of rows.
+template <class T>
+inline int select_above(const T* g, const T* thr, long n, int* idx) {
+    constexpr int L = Simd<T>::lanes;
+    int c = 0;
+    long i = 0;
+    for (; i + L <= n; i += L)
+        c += detail::compress_indices<L>(simd::mask_bits(simd::load(g + i) > simd::load(thr + i)), (int)i, idx + c);
+    for (; i < n; ++i) {
+        idx[c] = (int)i;
+        c += g[i] > thr[i];
+    }
+    return c;
+}
+
 // Sparse responsibilities. On well separated data most of a row's responsibilities are
 // astronomically small, and the M-step sums can skip them: an entry g_ij = w_i r_ij (w_i the
 // row's sample weight, 1 without weights, r_ij its responsibility) with g_ij <= tau * w_i
