@@ -28,30 +28,17 @@ bool scan_missing(const DataView<T>& data, long r0, long B, Scratch<T>& s, const
     return !s.miss_rows.empty();
 }
 
-// Entry (i, f) of the centred rows, in every layout load_centred_rows made for `cov`.
+// Entries of the centred rows in each family's row layout (see load_rows).
 template <class T>
-void set_entry(Scratch<T>& s, CovType cov, int d, long i, int f, T v) {
-    if (cov == CovType::Full && d <= kSmallD) {
-        s.xc(i, f) = v;
-    } else if (cov == CovType::Full) {
-        s.xp[i * padded_width(d, Simd<T>::lanes) + f] = v;
-    } else {
-        s.xs(i, f) = v;
-        if (cov == CovType::Diag || cov == CovType::Spherical) {
-            constexpr int P = panel_rows<T>();
-            T* xp = s.xpan.data() + i / P * (2L * d + 1) * P + i % P;
-            xp[(long)f * P] = v * v;
-            xp[(long)(d + f) * P] = v;
-        }
-    }
+T get_entry(FullFamily, const Scratch<T>& s, int d, long i, int f) {
+    if (d <= kSmallD) return s.xc(i, f);
+    return s.xp[i * padded_width(d, Simd<T>::lanes) + f];
 }
-
 template <class T>
-T get_entry(const Scratch<T>& s, CovType cov, int d, long i, int f) {
-    if (cov == CovType::Full && d <= kSmallD) return s.xc(i, f);
-    if (cov == CovType::Full) return s.xp[i * padded_width(d, Simd<T>::lanes) + f];
+T get_entry(TiedFamily, const Scratch<T>& s, int /*d*/, long i, int f) {
     return s.xs(i, f);
 }
+
 
 // Full covariance: the centred rows, and where entry (i, f) is in them.
 template <class T>
@@ -80,23 +67,46 @@ void fill_gaps_full(Scratch<T>& s, int d, const int* rows, long count, Value val
     }
 }
 
-// Writes value(e) into every gap e of the block, in each layout of `cov`.
+// Writes value(e) into every gap e of the block, in the family's row layout: full has one
+// (fill_gaps_full), tied the centred rows, diag and spherical those and their panels.
+template <class T, class Value>
+void fill_gaps(FullFamily, Scratch<T>& s, int d, Value value) {
+    fill_gaps_full(s, d, s.miss_rows.data(), (long)s.miss_rows.size(), value);
+}
+template <class T, class Value>
+void fill_gaps(TiedFamily, Scratch<T>& s, int /*d*/, Value value) {
+    for (int i : s.miss_rows)
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) s.xs(i, s.miss_col[e]) = value(e);
+}
+template <CovType C, class T, class Value>
+void fill_gaps(DiagFamilyT<C>, Scratch<T>& s, int d, Value value) {
+    for (int i : s.miss_rows)
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+            const int f = s.miss_col[e];
+            const T v = value(e);
+            s.xs(i, f) = v;
+            constexpr int P = panel_rows<T>();
+            T* xp = s.xpan.data() + i / P * (2L * d + 1) * P + i % P;
+            xp[(long)f * P] = v * v;
+            xp[(long)(d + f) * P] = v;
+        }
+}
+// ... for the family of `cov`.
 template <class T, class Value>
 void fill_gaps(Scratch<T>& s, CovType cov, int d, Value value) {
-    if (cov == CovType::Full) return fill_gaps_full(s, d, s.miss_rows.data(), (long)s.miss_rows.size(), value);
-    for (int i : s.miss_rows)
-        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) set_entry(s, cov, d, i, s.miss_col[e], value(e));
+    with_family(cov, [&](auto fam) { fill_gaps(fam, s, d, value); });
 }
 
+
 // Copies the gap rows (zero-filled centred values) to s.xgap and looks up their patterns.
-template <class T>
-void prepare_gap_rows(const MissingModel& mm, Scratch<T>& s, int d, long r0) {
+template <class Family, class T>
+void prepare_gap_rows(Family fam, const MissingModel& mm, Scratch<T>& s, int d, long r0) {
     const size_t R = s.miss_rows.size();
     s.xgap.resize(R * d);
     s.gap_pattern.resize(R);
     for (size_t r = 0; r < R; ++r) {
         const int i = s.miss_rows[r];
-        for (int f = 0; f < d; ++f) s.xgap[r * d + f] = (double)get_entry(s, mm.cov, d, i, f);
+        for (int f = 0; f < d; ++f) s.xgap[r * d + f] = (double)get_entry(fam, s, d, i, f);
         s.gap_pattern[r] = mm.patterns->row[r0 + i];
     }
 }
@@ -117,78 +127,90 @@ const double* gap_factors(const MissingModel& mm, Scratch<T>& s, size_t r) {
 
 // logp (B x k) for a block with gaps (already zero-filled), marginalising each row over its
 // missing features; s.cond gets the conditional means.
-template <class T>
-void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0, long B) {
+// Diag and spherical (one model):
+template <CovType C, class T>
+void log_prob_missing(DiagFamilyT<C>, const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s,
+                      long /*r0*/, long B) {
     const int k = model.k, d = model.d;
-    const CovType cov = model.cov;
     s.cond.resize(s.miss_col.size() * (size_t)k);
-    if (cov == CovType::Diag || cov == CovType::Spherical) {
-        // (diag and spherical share their model) right for the complete rows; the rows with gaps are redone below
-        model.template get<DiagFamily>().log_prob(s, B);
-        // A row with gaps, directly in double over its observed features: the kernel's
-        // expanded form (-p x^2 / 2 + p mu x + bias, with the gaps' terms added back) cancels
-        // terms of size p (mu - c)^2 / 2, which in float32 for a narrow component costs whole
-        // nats (and made lower_bounds_ decrease).
-        s.work.resize((size_t)d);
-        double* observed = s.work.data();
-        for (int i : s.miss_rows) {
-            std::fill(observed, observed + d, 1.0);
-            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
-                const int f = s.miss_col[e];
-                observed[f] = 0.0;
-                for (int j = 0; j < k; ++j) s.cond[(long)e * k + j] = mm.mu(j, f);
-            }
-            for (int j = 0; j < k; ++j) {
-                double lp = mm.bias[j];
-                for (int f = 0; f < d; ++f) {
-                    if (observed[f] == 0.0) continue;
-                    const double r = (double)s.xs(i, f) - mm.mu(j, f);
-                    lp += mm.logn(j, f) - 0.5 * mm.prec(j, f) * r * r;
-                }
-                s.logp(i, j) = (T)lp;
-            }
+    model.template get<DiagFamilyT<C>>().log_prob(s, B);  // right for the complete rows; the rows with gaps are redone below
+    // A row with gaps, directly in double over its observed features: the kernel's
+    // expanded form (-p x^2 / 2 + p mu x + bias, with the gaps' terms added back) cancels
+    // terms of size p (mu - c)^2 / 2, which in float32 for a narrow component costs whole
+    // nats (and made lower_bounds_ decrease).
+    s.work.resize((size_t)d);
+    double* observed = s.work.data();
+    for (int i : s.miss_rows) {
+        std::fill(observed, observed + d, 1.0);
+        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+            const int f = s.miss_col[e];
+            observed[f] = 0.0;
+            for (int j = 0; j < k; ++j) s.cond[(long)e * k + j] = mm.mu(j, f);
         }
-        return;
+        for (int j = 0; j < k; ++j) {
+            double lp = mm.bias[j];
+            for (int f = 0; f < d; ++f) {
+                if (observed[f] == 0.0) continue;
+                const double r = (double)s.xs(i, f) - mm.mu(j, f);
+                lp += mm.logn(j, f) - 0.5 * mm.prec(j, f) * r * r;
+            }
+            s.logp(i, j) = (T)lp;
+        }
     }
+}
+
+// Tied:
+template <class T>
+void log_prob_missing(TiedFamily, const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0,
+                      long B) {
+    const int k = model.k, d = model.d;
+    s.cond.resize(s.miss_col.size() * (size_t)k);
     const size_t R = s.miss_rows.size();
-    prepare_gap_rows(mm, s, d, r0);
-    if (cov == CovType::Tied) {
-        s.work.resize(2 * (size_t)d);
-        double* z = s.work.data();
-        double* v = z + d;
-        const auto& tied = model.template get<TiedFamily>();
-        tied.log_prob(s, B);  // right for the complete rows; the others are redone below
-        std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
-        double* uy = v;                    // (U y)_m
-        for (size_t r = 0; r < R; ++r) {
-            const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
-            const int* cols = s.miss_col.data() + e0;
-            const double* F = gap_factors(mm, s, r);
-            for (int f = 0; f < d; ++f) yi[r * d + f] = (double)s.y(i, f);
-            const Eigen::Map<const VecD> yv(yi.data() + r * d, d);
-            // With y = x_z U (zero-filled row), d0^T U = a + w, a = y - mu_j U and
-            // w = sum over the gaps of mu_f U(f, :). Expanding |a + w|^2 and b = U (a + w)
-            // leaves d + O(m^2) work per component: with t = (U y)_m - (P mu_j)_m and
-            // h = P_mm (mu_j)_m, b = t + h and |d0^T U|^2 = |a|^2 + 2 mu_m.t + mu_m.h.
-            for (int a = 0; a < m; ++a) uy[a] = Eigen::Map<const VecD>(mm.U.data() + (long)cols[a] * d, d).dot(yv);
-            for (int j = 0; j < k; ++j) {
-                const double* mu = mm.mu.data() + (long)j * d;
-                const double a2 = (yv - Eigen::Map<const VecD>(mm.MU.data() + (long)j * d, d)).squaredNorm();
-                double q = a2;
-                for (int a = 0; a < m; ++a) {
-                    const double t = uy[a] - mm.PM(j, cols[a]);
-                    double h = 0;
-                    for (int c2 = 0; c2 < m; ++c2) h += mm.P[0](cols[a], cols[c2]) * mu[cols[c2]];
-                    z[a] = t + h;
-                    q += mu[cols[a]] * (2 * t + h);
-                }
-                s.logp(i, j) = (T)((double)tied.bias[j] - 0.5 * q + marginal_correction(F, m, z));
-                for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
+    prepare_gap_rows(TiedFamily(), mm, s, d, r0);
+    s.work.resize(2 * (size_t)d);
+    double* z = s.work.data();
+    double* v = z + d;
+    const auto& tied = model.template get<TiedFamily>();
+    tied.log_prob(s, B);  // right for the complete rows; the others are redone below
+    std::vector<double>& yi = s.xgap;  // reused: the zero-filled row times U
+    double* uy = v;                    // (U y)_m
+    for (size_t r = 0; r < R; ++r) {
+        const int i = s.miss_rows[r], e0 = s.miss_start[i], m = s.miss_start[i + 1] - e0;
+        const int* cols = s.miss_col.data() + e0;
+        const double* F = gap_factors(mm, s, r);
+        for (int f = 0; f < d; ++f) yi[r * d + f] = (double)s.y(i, f);
+        const Eigen::Map<const VecD> yv(yi.data() + r * d, d);
+        // With y = x_z U (zero-filled row), d0^T U = a + w, a = y - mu_j U and
+        // w = sum over the gaps of mu_f U(f, :). Expanding |a + w|^2 and b = U (a + w)
+        // leaves d + O(m^2) work per component: with t = (U y)_m - (P mu_j)_m and
+        // h = P_mm (mu_j)_m, b = t + h and |d0^T U|^2 = |a|^2 + 2 mu_m.t + mu_m.h.
+        for (int a = 0; a < m; ++a) uy[a] = Eigen::Map<const VecD>(mm.U.data() + (long)cols[a] * d, d).dot(yv);
+        for (int j = 0; j < k; ++j) {
+            const double* mu = mm.mu.data() + (long)j * d;
+            const double a2 = (yv - Eigen::Map<const VecD>(mm.MU.data() + (long)j * d, d)).squaredNorm();
+            double q = a2;
+            for (int a = 0; a < m; ++a) {
+                const double t = uy[a] - mm.PM(j, cols[a]);
+                double h = 0;
+                for (int c2 = 0; c2 < m; ++c2) h += mm.P[0](cols[a], cols[c2]) * mu[cols[c2]];
+                z[a] = t + h;
+                q += mu[cols[a]] * (2 * t + h);
             }
+            s.logp(i, j) = (T)((double)tied.bias[j] - 0.5 * q + marginal_correction(F, m, z));
+            for (int a = 0; a < m; ++a) s.cond[(long)(e0 + a) * k + j] = mu[cols[a]] - z[a];
         }
-        // the tied M-step reads the zero-filled rows from xs again; xgap is free
-        return;
     }
+    // the tied M-step reads the zero-filled rows from xs again; xgap is free
+}
+
+// Full:
+template <class T>
+void log_prob_missing(FullFamily, const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0,
+                      long B) {
+    const int k = model.k, d = model.d;
+    s.cond.resize(s.miss_col.size() * (size_t)k);
+    const size_t R = s.miss_rows.size();
+    prepare_gap_rows(FullFamily(), mm, s, d, r0);
     // full: each component's mean in the gaps, then the complete-row kernel
     s.logp.resize(B, k);
     const auto& full = model.template get<FullFamily>();
@@ -260,67 +282,85 @@ void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scra
     }
 }
 
+// ... for the family of the model.
+template <class T>
+void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0, long B) {
+    with_family(model.cov, [&](auto fam) { log_prob_missing(fam, model, mm, s, r0, B); });
+}
+
 // Adds a block with gaps to st: the rows completed by their conditional means, plus the
 // conditional covariances in the second moments. g = sc.logp (weighted responsibilities).
+// Diag and spherical:
+template <CovType C, class T>
+void accumulate_block_missing(DiagFamilyT<C>, const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors,
+                              Scratch<T>& s, Stats& st) {
+    const int d = mm.d;
+    const MatT<T>& g = sc.logp;
+    const int k = (int)g.cols();
+    DiagFamilyT<C>::accumulate_block(d, sc, anchors, s, st);  // the gaps are still zero
+    for (int i : sc.miss_rows)
+        for (int e = sc.miss_start[i]; e < sc.miss_start[i + 1]; ++e) {
+            const int f = sc.miss_col[e];
+            for (int j = 0; j < k; ++j) {
+                const double gij = (double)g(i, j), x = sc.cond[(long)e * k + j];
+                st.S1(j, f) += gij * x;
+                st.S2(j, f) += gij * (x * x + mm.var(j, f));
+            }
+        }
+}
+
+// Tied:
 template <class T>
-void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s,
-                              Stats& st) {
-    const CovType cov = mm.cov;
+void accumulate_block_missing(TiedFamily, const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors,
+                              Scratch<T>& s, Stats& st) {
+    const int d = mm.d;
+    const MatT<T>& g = sc.logp;
+    const int k = (int)g.cols();
+    TiedFamily::accumulate_block(d, sc, anchors, s, st);  // zero-filled rows
+    // x = x_z + e_j (e_j nonzero at the gaps only), so per row the second moment gains
+    // x_z E^T + E x_z^T + sum_j g_j e_j e_j^T + (sum_j g_j) P_mm^-1 with E = sum_j g_j e_j
+    sc.work.resize((size_t)d + (size_t)d * d);
+    double* E = sc.work.data();
+    double* G = E + d;
+    for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
+        const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
+        const int* cols = sc.miss_col.data() + e0;
+        double R = 0;
+        for (int a = 0; a < m; ++a) E[a] = 0;
+        for (int a = 0; a < m * m; ++a) G[a] = 0;
+        const double* cj = sc.cond.data();
+        for (int j = 0; j < k; ++j) {
+            const double gij = (double)g(i, j);
+            if (gij == 0) continue;
+            R += gij;
+            for (int a = 0; a < m; ++a) {
+                const double ea = cj[(long)(e0 + a) * k + j];
+                st.S1(j, cols[a]) += gij * ea;
+                E[a] += gij * ea;
+                for (int b = 0; b < m; ++b) G[a * m + b] += gij * ea * cj[(long)(e0 + b) * k + j];
+            }
+        }
+        if (R == 0) continue;
+        const double* C = gap_factors(mm, sc, r) + (long)m * m;
+        for (int a = 0; a < m; ++a) {
+            for (int f = 0; f < d; ++f) {
+                const double t = (double)sc.xs(i, f) * E[a];
+                st.S2(f, cols[a]) += t;
+                st.S2(cols[a], f) += t;
+            }
+            for (int b = 0; b < m; ++b) st.S2(cols[a], cols[b]) += G[a * m + b] + R * C[a * m + b];
+        }
+    }
+}
+
+// Full:
+template <class T>
+void accumulate_block_missing(FullFamily, const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors,
+                              Scratch<T>& s, Stats& st) {
     const int d = mm.d;
     const MatT<T>& g = sc.logp;
     const int k = (int)g.cols();
     const long B = g.rows();
-    if (cov == CovType::Diag || cov == CovType::Spherical) {
-        DiagFamily::accumulate_block(d, sc, anchors, s, st);  // (spherical: the same sums) the gaps are still zero
-        for (int i : sc.miss_rows)
-            for (int e = sc.miss_start[i]; e < sc.miss_start[i + 1]; ++e) {
-                const int f = sc.miss_col[e];
-                for (int j = 0; j < k; ++j) {
-                    const double gij = (double)g(i, j), x = sc.cond[(long)e * k + j];
-                    st.S1(j, f) += gij * x;
-                    st.S2(j, f) += gij * (x * x + mm.var(j, f));
-                }
-            }
-        return;
-    }
-    if (cov == CovType::Tied) {
-        TiedFamily::accumulate_block(d, sc, anchors, s, st);  // zero-filled rows
-        // x = x_z + e_j (e_j nonzero at the gaps only), so per row the second moment gains
-        // x_z E^T + E x_z^T + sum_j g_j e_j e_j^T + (sum_j g_j) P_mm^-1 with E = sum_j g_j e_j
-        sc.work.resize((size_t)d + (size_t)d * d);
-        double* E = sc.work.data();
-        double* G = E + d;
-        for (size_t r = 0; r < sc.miss_rows.size(); ++r) {
-            const int i = sc.miss_rows[r], e0 = sc.miss_start[i], m = sc.miss_start[i + 1] - e0;
-            const int* cols = sc.miss_col.data() + e0;
-            double R = 0;
-            for (int a = 0; a < m; ++a) E[a] = 0;
-            for (int a = 0; a < m * m; ++a) G[a] = 0;
-            const double* cj = sc.cond.data();
-            for (int j = 0; j < k; ++j) {
-                const double gij = (double)g(i, j);
-                if (gij == 0) continue;
-                R += gij;
-                for (int a = 0; a < m; ++a) {
-                    const double ea = cj[(long)(e0 + a) * k + j];
-                    st.S1(j, cols[a]) += gij * ea;
-                    E[a] += gij * ea;
-                    for (int b = 0; b < m; ++b) G[a * m + b] += gij * ea * cj[(long)(e0 + b) * k + j];
-                }
-            }
-            if (R == 0) continue;
-            const double* C = gap_factors(mm, sc, r) + (long)m * m;
-            for (int a = 0; a < m; ++a) {
-                for (int f = 0; f < d; ++f) {
-                    const double t = (double)sc.xs(i, f) * E[a];
-                    st.S2(f, cols[a]) += t;
-                    st.S2(cols[a], f) += t;
-                }
-                for (int b = 0; b < m; ++b) st.S2(cols[a], cols[b]) += G[a * m + b] + R * C[a * m + b];
-            }
-        }
-        return;
-    }
     // full: per component, its conditional means in the gaps, then the complete-row sums;
     // with sparse responsibilities over the kept rows only (as accumulate_block), and the
     // dropped entries leave out their conditional covariance too
@@ -337,7 +377,7 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
         const T nk = g.col(j).sum();
         st.N[j] += (double)nk;
         if (nk == T(0)) continue;  // adds exactly nothing
-        fill_gaps(sc, cov, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
+        fill_gaps(FullFamily(), sc, d, [&](int e) { return (T)sc.cond[(long)e * k + j]; });
         if (d <= kSmallD) st.S1.row(j) += (g.col(j).transpose() * sc.xc).template cast<double>();
         else st.S1.row(j) += (g.col(j).transpose() * padded_rows(sc, B, d, dp)).template cast<double>();
         FullFamily::add_scatter_dense(sc, d, j, anchors, s, st);
@@ -363,6 +403,14 @@ void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT
             }
     }
 }
+
+// ... for the family of the model.
+template <class T>
+void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s,
+                              Stats& st) {
+    with_family(mm.cov, [&](auto fam) { accumulate_block_missing(fam, mm, sc, anchors, s, st); });
+}
+
 
 // Full covariance: adds what accumulate_block_missing gathered in s.cond_cov to S2 (once
 // per chunk: this costs what adding the chunk's statistics does) and clears it.

@@ -31,13 +31,13 @@ Stats accumulate_blocks(Family, const DataView<T>& data, const ArrT<T>& cT, int 
         const bool gaps = data.has_missing && scan_missing(data, r0, B, s, src.missing ? src.missing->patterns : nullptr);
         if (gaps) {
             if (!src.model || !src.missing) throw std::invalid_argument("rows with missing values need a model");
-            fill_gaps(s, cov, d, [](int) { return T(0); });
+            fill_gaps(Family(), s, d, [](int) { return T(0); });
         }
         // soft E-step on complete rows: normalised lazily, by accumulate_block, where a
         // sparse block touches only the entries it keeps
         const bool lazy = src.model && src.algorithm == Algorithm::Soft && !gaps;
         if (src.model) {
-            if (gaps) log_prob_missing(*src.model, *src.missing, s, r0, B);
+            if (gaps) log_prob_missing(Family(), *src.model, *src.missing, s, r0, B);
             else src.model->template get<Family>().log_prob(s, B);
             if (src.row_class) {
                 const T ninf = -std::numeric_limits<T>::infinity();
@@ -79,7 +79,7 @@ Stats accumulate_blocks(Family, const DataView<T>& data, const ArrT<T>& cT, int 
             st.obj += s.obj.sum();
             st.wsum += (double)B;
         }
-        if (gaps) accumulate_block_missing(*src.missing, s, anchors_pad, s2, st);
+        if (gaps) accumulate_block_missing(Family(), *src.missing, s, anchors_pad, s2, st);
         else Family::accumulate_block(d, s, anchors_pad, s2, st, lazy);
     }
     if (src.missing && cov == CovType::Full) add_conditional_covariances(*src.missing, s2, st);
