@@ -10,10 +10,14 @@
 // the heavy kernels run in the data's own type T (float or double), and per-block results
 // are added into double accumulators.
 //
-// The code lives in genmix/gmm/, one header per stage of the pipeline, each including the
-// one before: types, scratch, log_prob (E-step model), stats (accumulation), missing_model
-// and missing_pass (rows with gaps), pass, m_step, e_step (the statistics of some rows: EM as
-// primitives), em (entry points), kmeans (init).
+// The code lives in genmix/gmm/, each header including the one before: types, scratch,
+// stats (sufficient statistics, sparse selection), covariance (the M-step's rules), then one
+// header per covariance family -- full, tied, diag (diag and spherical) -- each holding its
+// E-step model (precision layout), row layout, log-density, dense/sparse accumulation,
+// M-step part and vector kernels; family (with_family: the one switch on the covariance
+// type, once per call), missing_model and missing_pass (rows with gaps, per family), pass,
+// m_step, e_step (the statistics of some rows: EM as primitives), em (entry points),
+// kmeans (init).
 #pragma once
 
 #include "genmix/gmm/kmeans.hpp"
