@@ -27,7 +27,7 @@ double discriminate_rows(const Config& c, const nn::Net<T>& net, const T* X, lon
     const T* f = net.forward(X, B, tp, par);
     for (long i = 0; i < B; ++i) {
         const double fi = (double)f[i];
-        double l, dl;
+        double l = 0, dl = 0;
         row_loss(c.loss, role, fi, l, dl, stat_rows[i]);
         loss_rows[i] = l;
         gout[i] = (T)dl * inv_n;
