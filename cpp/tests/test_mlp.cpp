@@ -34,28 +34,33 @@ double loss(const nn::Spec& s, const std::vector<double>& p, const std::vector<d
     return l;
 }
 
+// (f() with v[j] + h - f() with v[j] - h) / 2h, v[j] left as it was
+template <class F>
+double central_difference(std::vector<double>& v, long j, F&& f) {
+    const double h = 1e-5, x = v[j];
+    v[j] = x + h;
+    const double up = f();
+    v[j] = x - h;
+    const double down = f();
+    v[j] = x;
+    return (up - down) / (2 * h);
+}
+
 void check_gradients(const nn::Spec& s, std::mt19937_64& rng) {
     const long n = 7;
     std::vector<double> p((std::size_t)s.n_params);
     nn::init_params<double>(s, nn::Init::Auto, 11, p.data());
-    const std::vector<double> X = random_values<double>(n * s.d_in(), rng), G = random_values<double>(n * s.d_out(), rng);
+    const std::vector<double> X = random_values<double>(n * s.d_in(), rng);
+    const std::vector<double> G = random_values<double>(n * s.d_out(), rng);
     std::vector<double> grad((std::size_t)s.n_params), dX((std::size_t)(n * s.d_in()));
     nn::backward<double>(s, p.data(), X.data(), G.data(), n, grad.data(), dX.data(), 1);
-    const double h = 1e-5;
+    std::vector<double> q = p, Y = X;
     for (long j = 0; j < s.n_params; ++j) {
-        std::vector<double> q = p;
-        q[j] = p[j] + h;
-        const double up = loss(s, q, X, G, n);
-        q[j] = p[j] - h;
-        const double fd = (up - loss(s, q, X, G, n)) / (2 * h);
+        const double fd = central_difference(q, j, [&] { return loss(s, q, X, G, n); });
         CHECK_CLOSE(grad[j], fd, 1e-6 * (1 + std::fabs(fd)));
     }
     for (long j = 0; j < n * s.d_in(); ++j) {
-        std::vector<double> Y = X;
-        Y[j] = X[j] + h;
-        const double up = loss(s, p, Y, G, n);
-        Y[j] = X[j] - h;
-        const double fd = (up - loss(s, p, Y, G, n)) / (2 * h);
+        const double fd = central_difference(Y, j, [&] { return loss(s, p, Y, G, n); });
         CHECK_CLOSE(dX[j], fd, 1e-6 * (1 + std::fabs(fd)));
     }
 }
@@ -93,13 +98,9 @@ void check_penalty(const nn::Spec& s, double center, bool with_loss, std::mt1993
     double R_ref;
     penalised(s, p, X, n, center, scale, Gp, &R_ref);
     CHECK_CLOSE(R, R_ref, 1e-12 * (1 + R_ref));
-    const double h = 1e-5;
+    std::vector<double> q = p;
     for (long j = 0; j < s.n_params; ++j) {
-        std::vector<double> q = p;
-        q[j] = p[j] + h;
-        const double up = penalised(s, q, X, n, center, scale, Gp);
-        q[j] = p[j] - h;
-        const double fd = (up - penalised(s, q, X, n, center, scale, Gp)) / (2 * h);
+        const double fd = central_difference(q, j, [&] { return penalised(s, q, X, n, center, scale, Gp); });
         CHECK_CLOSE(grad[j], fd, 1e-6 * (1 + std::fabs(fd)));
     }
 }
