@@ -2,14 +2,14 @@
 // step is Trainer::step.
 //
 // State. Every piece of state is a flat buffer owned by the caller and updated in place:
-// the generator's and discriminator's parameters (nn.hpp layout), the optimizer moments
+// the generator's and discriminator's parameters (nn/spec.hpp layout), the optimizer moments
 // (Adam: m, v; SGD: the momentum buffer in m), the EMA copy of the generator, and three
 // counters: completed steps, Adam step counts of G and D. The random numbers of step s
 // (sub-step k of the d_steps discriminator updates) come from a xoshiro256** stream seeded
 // from (seed, s, k) alone, so the RNG "state" is just (seed, step): a run can be saved and
 // resumed bit-identically.
 //
-// Determinism. Every batch sum goes through nn.hpp's passes (the same bits for any thread
+// Determinism. Every batch sum goes through nn/batch.hpp's passes (the same bits for any thread
 // count); optimizer updates are elementwise.
 #pragma once
 
