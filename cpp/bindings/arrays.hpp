@@ -10,11 +10,9 @@
 namespace genmix_bindings {
 
 // Calls f(float{}) for a float32 array and f(double{}) for a float64 one: the kernels run
-// in the data's own type. Anything else is refused; so is an array that is not C-contiguous
-// (the cores read rows in place).
+// in the data's own type. Anything else is refused.
 template <class F>
 auto with_float_type(const pybind11::array& X, F&& f) -> decltype(f(double{})) {
-    if (!(X.flags() & pybind11::array::c_style)) throw std::invalid_argument("X must be C-contiguous");
     if (X.dtype().equal(pybind11::dtype::of<float>())) return f(float{});
     if (X.dtype().equal(pybind11::dtype::of<double>())) return f(double{});
     throw std::invalid_argument("X must be float32 or float64");

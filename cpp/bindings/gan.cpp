@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "genmix/gan.hpp"
+#include "arrays.hpp"
 #include "interrupt.hpp"
 
 namespace py = pybind11;
+using genmix_bindings::with_float_type;
 using genmix_bindings::Interruptible;
 namespace gan = genmix::gan;
 namespace nn = genmix::nn;
@@ -195,8 +197,9 @@ void register_gan(py::module_& m) {
         [](const py::dict& config, const py::array& X, const py::dict& state, std::uint64_t seed,
            std::int64_t n_steps, std::int64_t log_every, const py::object& log_fn, const py::object& log_record) {
             const gan::Config c = make_config(config);
-            return has_type<float>(X) ? train_t<float>(c, X, state, seed, n_steps, log_every, log_fn, log_record)
-                                      : train_t<double>(c, X, state, seed, n_steps, log_every, log_fn, log_record);
+            return with_float_type(X, [&](auto t) {
+                return train_t<decltype(t)>(c, X, state, seed, n_steps, log_every, log_fn, log_record);
+            });
         },
         py::arg("config"), py::arg("X"), py::arg("state"), py::arg("seed"), py::arg("n_steps"),
         py::arg("log_every"), py::arg("log_fn"), py::arg("log_record") = py::none(),
@@ -208,8 +211,9 @@ void register_gan(py::module_& m) {
         [](const py::dict& config, const py::array& X, const py::array& g, const py::array& d, std::int64_t n_steps,
            std::uint64_t seed) {
             const gan::Config c = make_config(config);
-            return has_type<float>(X) ? calibrate_t<float>(c, X, g, d, n_steps, seed)
-                                      : calibrate_t<double>(c, X, g, d, n_steps, seed);
+            return with_float_type(X, [&](auto t) {
+                return calibrate_t<decltype(t)>(c, X, g, d, n_steps, seed);
+            });
         },
         py::arg("config"), py::arg("X"), py::arg("g"), py::arg("d"), py::arg("n_steps"), py::arg("seed"),
         "Train D alone (in place) against the fixed generator g for n_steps; returns the status.");
@@ -218,8 +222,9 @@ void register_gan(py::module_& m) {
         [](const py::dict& config, const py::array& g, const py::array& d, const py::array& real, const py::array& z,
            const py::array& eps) {
             const gan::Config c = make_config(config);
-            return has_type<float>(g) ? gradients_t<float>(c, g, d, real, z, eps)
-                                      : gradients_t<double>(c, g, d, real, z, eps);
+            return with_float_type(g, [&](auto t) {
+                return gradients_t<decltype(t)>(c, g, d, real, z, eps);
+            });
         },
         py::arg("config"), py::arg("g"), py::arg("d"), py::arg("real"), py::arg("z"), py::arg("eps"),
         "(grad of L_D wrt D, grad of L_G wrt G, stats) at one point for given draws (a test hook).");

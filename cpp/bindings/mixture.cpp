@@ -246,6 +246,7 @@ void register_array_checks(py::module_& m) {
     m.def(
         "all_finite",
         [](const py::array& a, int n_threads) {
+            if (!(a.flags() & py::array::c_style)) throw std::invalid_argument("a must be C-contiguous");
             return with_float_type(a, [&](auto t) {
                 using T = decltype(t);
                 // everything that touches Python objects happens before the GIL is released

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "genmix/nn.hpp"
+#include "arrays.hpp"
 #include "interrupt.hpp"
 
 namespace py = pybind11;
+using genmix_bindings::with_float_type;
 using genmix_bindings::Interruptible;
 namespace nn = genmix::nn;
 
@@ -57,7 +59,6 @@ nn::Spec make_spec(const std::vector<long>& sizes, const std::string& hidden, co
 template <class T>
 bool has_type(const py::array& a) { return py::isinstance<py::array_t<T>>(a); }
 
-bool is_f32(const py::array& a) { return has_type<float>(a); }
 
 // A C-contiguous array of exactly type T and shape (rows, cols) (cols < 0: 1-D of `rows`).
 template <class T>
@@ -182,8 +183,9 @@ void register_nn(py::module_& m) {
         [](const std::vector<long>& sizes, const std::string& hidden, const std::string& output, double slope,
            const py::array& params, const py::array& X, int n_threads, const py::object& workspace) -> py::array {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? (py::array)forward_t<float>(s, params, X, n_threads, workspace)
-                             : (py::array)forward_t<double>(s, params, X, n_threads, workspace);
+            return with_float_type(X, [&](auto t) {
+                return (py::array)forward_t<decltype(t)>(s, params, X, n_threads, workspace);
+            });
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
         py::arg("n_threads"), py::arg("workspace") = py::none(), "Network output for each row of X.");
@@ -194,8 +196,9 @@ void register_nn(py::module_& m) {
            const py::array& params, const py::array& X, const py::array& G, bool input_grad, int n_threads,
            const py::object& workspace) {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? backward_t<float>(s, params, X, G, input_grad, n_threads, workspace)
-                             : backward_t<double>(s, params, X, G, input_grad, n_threads, workspace);
+            return with_float_type(X, [&](auto t) {
+                return backward_t<decltype(t)>(s, params, X, G, input_grad, n_threads, workspace);
+            });
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
         py::arg("grad_output"), py::arg("input_grad"), py::arg("n_threads"), py::arg("workspace") = py::none(),
@@ -207,8 +210,9 @@ void register_nn(py::module_& m) {
            const py::array& params, const py::array& X, double center, const py::object& G, int n_threads,
            const py::object& workspace) {
             const nn::Spec s = make_spec(sizes, hidden, output, slope);
-            return is_f32(X) ? penalty_t<float>(s, params, X, center, G, n_threads, workspace)
-                             : penalty_t<double>(s, params, X, center, G, n_threads, workspace);
+            return with_float_type(X, [&](auto t) {
+                return penalty_t<decltype(t)>(s, params, X, center, G, n_threads, workspace);
+            });
         },
         py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("slope"), py::arg("params"), py::arg("X"),
         py::arg("center"), py::arg("grad_output"), py::arg("n_threads"), py::arg("workspace") = py::none(),

@@ -2,8 +2,10 @@
 // Python passes it.
 #pragma once
 
-#include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "genmix/names.hpp"
 
 namespace genmix {
 
@@ -12,9 +14,8 @@ namespace genmix {
 enum class Algorithm { Soft, Hard };
 
 inline Algorithm parse_algorithm(const std::string& s) {
-    if (s == "soft") return Algorithm::Soft;
-    if (s == "hard") return Algorithm::Hard;
-    throw std::invalid_argument("unknown algorithm '" + s + "'");
+    static const std::pair<const char*, Algorithm> names[] = {{"soft", Algorithm::Soft}, {"hard", Algorithm::Hard}};
+    return parse_name(s, names, "algorithm");
 }
 
 }  // namespace genmix

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "genmix/em_algorithm.hpp"
+#include "genmix/names.hpp"
 #include "genmix/parallel.hpp"
 #include "genmix/rng.hpp"
 #include "genmix/vmath.hpp"
@@ -26,11 +27,9 @@ namespace genmix {
 enum class CovType { Full, Tied, Diag, Spherical };
 
 inline CovType parse_covariance_type(const std::string& s) {
-    if (s == "full") return CovType::Full;
-    if (s == "tied") return CovType::Tied;
-    if (s == "diag") return CovType::Diag;
-    if (s == "spherical") return CovType::Spherical;
-    throw std::invalid_argument("unknown covariance_type '" + s + "'");
+    static const std::pair<const char*, CovType> names[] = {
+        {"full", CovType::Full}, {"tied", CovType::Tied}, {"diag", CovType::Diag}, {"spherical", CovType::Spherical}};
+    return parse_name(s, names, "covariance_type");
 }
 
 inline const char* covariance_type_name(CovType cov) {
