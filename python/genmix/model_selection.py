@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from ._base import check_random_state
 from ._typing import RandomStateLike
-from ._validation import check_array, check_option
+from ._validation import as_int, check_array, check_option
 from .mixture import GaussianMixture
 
 CRITERIA = ("cv", "bic", "aic")
@@ -98,16 +98,6 @@ class ComponentSelection:
         return self.to_string()
 
 
-def _as_int(value, name, minimum):
-    """`value` as a Python int >= `minimum`; a TypeError or ValueError naming `name` otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_candidates(n_components):
     if isinstance(n_components, (numbers.Integral, np.integer)) and not isinstance(n_components, bool):
         n_components = [n_components]
@@ -143,8 +133,8 @@ def kfold_indices(n_samples: int, n_splits: int, random_state: RandomStateLike =
     -------
     folds : list of (train_index, test_index) pairs of int ndarrays
     """
-    n_samples = _as_int(n_samples, "n_samples", 2)
-    n_splits = _as_int(n_splits, "n_splits", 2)
+    n_samples = as_int(n_samples, "n_samples", 2)
+    n_splits = as_int(n_splits, "n_splits", 2)
     if n_splits > n_samples:
         raise ValueError(f"n_splits = {n_splits} is larger than n_samples = {n_samples}.")
     perm = check_random_state(random_state).permutation(n_samples)
