@@ -24,7 +24,7 @@ using simd::keep_in_register;
 
 // The diag/spherical E-step product out = X2 W (out: B x k, column-major, B apart), X2's
 // rows [x'^2, x', 1] (K = 2d + 1 values). Unlike a library GEMM nothing is repacked per
-// call: load_centred_rows writes X2 in panels of two vectors of rows, W is packed once per
+// call: load_rows writes X2 in panels of two vectors of rows, W is packed once per
 // iteration, and each tile keeps 2 x 6 accumulators in registers (the fastest shape tried
 // with AVX2: 3 x 4 and 4 x 3 tiles ran at about half its speed).
 //   panels: xpan[(p K + f) P + r] = X2(p P + r, f), P = panel_rows<T>(), zero past row B;

@@ -227,44 +227,47 @@ void evaluate(const DataView<T>& data, const GaussianParams& p, Algorithm alg, d
     const int nt = threads_for(part, n_threads);
     std::vector<Scratch<T>> scratch(nt);
     const ArrT<T> cT = c.cast<T>().array();
-    parallel_for(part.n_chunks, nt, [&](long ci) {
-        Scratch<T>& s = scratch[thread_index()];
-        for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
-            const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
-            load_centred_rows(data, cT, r0, B, s, p.cov);
-            const bool gaps = data.has_missing && scan_missing(data, r0, B, s, &patterns);
-            if (gaps) {
-                fill_gaps(s, p.cov, d, [](int) { return T(0); });
-                log_prob_missing(model, *missing, s, r0, B);
-            } else {
-                model.log_prob(s, B);
-            }
-            if (labels || largest) {  // largest: the row's largest log(w_j p_j(x)), free beside the argmax
-                for (long i = 0; i < B; ++i) {
-                    Eigen::Index best;
-                    const T top = s.logp.row(i).maxCoeff(&best);
-                    if (labels) labels[r0 + i] = (std::int64_t)best;
-                    if (largest) largest[r0 + i] = (double)top;
+    with_family(p.cov, [&](auto fam) {  // once per call: no branch on the covariance type per block
+        using Family = decltype(fam);
+        parallel_for(part.n_chunks, nt, [&](long ci) {
+            Scratch<T>& s = scratch[thread_index()];
+            for (long b = part.chunk_first_block(ci); b < part.chunk_first_block(ci + 1); ++b) {
+                const long r0 = part.block_begin(b), B = part.block_end(b) - r0;
+                Family::load_rows(data, cT, r0, B, s);
+                const bool gaps = data.has_missing && scan_missing(data, r0, B, s, &patterns);
+                if (gaps) {
+                    fill_gaps(Family(), s, d, [](int) { return T(0); });
+                    log_prob_missing(Family(), model, *missing, s, r0, B);
+                } else {
+                    model.template get<Family>().log_prob(s, B);
+                }
+                if (labels || largest) {  // largest: the row's largest log(w_j p_j(x)), free beside the argmax
+                    for (long i = 0; i < B; ++i) {
+                        Eigen::Index best;
+                        const T top = s.logp.row(i).maxCoeff(&best);
+                        if (labels) labels[r0 + i] = (std::int64_t)best;
+                        if (largest) largest[r0 + i] = (double)top;
+                    }
+                }
+                if (log_prob || resp || imputed) {
+                    responsibilities_from_logp(s.logp, alg, s.obj);
+                    if (log_prob)
+                        for (long i = 0; i < B; ++i) log_prob[r0 + i] = s.obj[i];
+                    if (resp) Eigen::Map<RowMatT<T>>(resp + r0 * k, B, k) = s.logp;
+                }
+                if (imputed) {  // E[x_m | x_o] = sum_j r_j E[x_m | x_o, j]
+                    Eigen::Map<RowMatT<T>>(imputed + r0 * d, B, d) = data.rows(r0, B);
+                    if (gaps)
+                        for (int i : s.miss_rows)
+                            for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
+                                double v = 0;
+                                for (int j = 0; j < k; ++j) v += (double)s.logp(i, j) * s.cond[(long)e * k + j];
+                                imputed[(r0 + i) * d + s.miss_col[e]] = (T)(v + c[s.miss_col[e]]);
+                            }
                 }
             }
-            if (log_prob || resp || imputed) {
-                responsibilities_from_logp(s.logp, alg, s.obj);
-                if (log_prob)
-                    for (long i = 0; i < B; ++i) log_prob[r0 + i] = s.obj[i];
-                if (resp) Eigen::Map<RowMatT<T>>(resp + r0 * k, B, k) = s.logp;
-            }
-            if (imputed) {  // E[x_m | x_o] = sum_j r_j E[x_m | x_o, j]
-                Eigen::Map<RowMatT<T>>(imputed + r0 * d, B, d) = data.rows(r0, B);
-                if (gaps)
-                    for (int i : s.miss_rows)
-                        for (int e = s.miss_start[i]; e < s.miss_start[i + 1]; ++e) {
-                            double v = 0;
-                            for (int j = 0; j < k; ++j) v += (double)s.logp(i, j) * s.cond[(long)e * k + j];
-                            imputed[(r0 + i) * d + s.miss_col[e]] = (T)(v + c[s.miss_col[e]]);
-                        }
-            }
-        }
-    }, poll);
+        }, poll);
+    });
 }
 
 }  // namespace genmix

@@ -48,18 +48,6 @@ struct LogProbModel {
     const typename Family::template Model<T>& get() const {
         return std::get<typename Family::template Model<T>>(model);
     }
-
-    // logp (B x k) = log w_k + log N(x_i | k) for the block's centred rows, read from the
-    // layout load_centred_rows made for this covariance type.
-    void log_prob(Scratch<T>& s, long B) const {
-        with_family(cov, [&](auto fam) { this->template get<decltype(fam)>().log_prob(s, B); });
-    }
 };
-
-// Centres rows [r0, r0 + B) on c into the row layout of the family of `cov`.
-template <class T>
-void load_centred_rows(const DataView<T>& data, const ArrT<T>& c, long r0, long B, Scratch<T>& s, CovType cov) {
-    with_family(cov, [&](auto fam) { decltype(fam)::load_rows(data, c, r0, B, s); });
-}
 
 }  // namespace genmix

@@ -39,7 +39,6 @@ T get_entry(TiedFamily, const Scratch<T>& s, int /*d*/, long i, int f) {
     return s.xs(i, f);
 }
 
-
 // Full covariance: the centred rows, and where entry (i, f) is in them.
 template <class T>
 T* full_rows_data(Scratch<T>& s, int d) { return d <= kSmallD ? s.xc.data() : s.xp.data(); }
@@ -91,12 +90,6 @@ void fill_gaps(DiagFamilyT<C>, Scratch<T>& s, int d, Value value) {
             xp[(long)(d + f) * P] = v;
         }
 }
-// ... for the family of `cov`.
-template <class T, class Value>
-void fill_gaps(Scratch<T>& s, CovType cov, int d, Value value) {
-    with_family(cov, [&](auto fam) { fill_gaps(fam, s, d, value); });
-}
-
 
 // Copies the gap rows (zero-filled centred values) to s.xgap and looks up their patterns.
 template <class Family, class T>
@@ -282,12 +275,6 @@ void log_prob_missing(FullFamily, const LogProbModel<T>& model, const MissingMod
     }
 }
 
-// ... for the family of the model.
-template <class T>
-void log_prob_missing(const LogProbModel<T>& model, const MissingModel& mm, Scratch<T>& s, long r0, long B) {
-    with_family(model.cov, [&](auto fam) { log_prob_missing(fam, model, mm, s, r0, B); });
-}
-
 // Adds a block with gaps to st: the rows completed by their conditional means, plus the
 // conditional covariances in the second moments. g = sc.logp (weighted responsibilities).
 // Diag and spherical:
@@ -403,14 +390,6 @@ void accumulate_block_missing(FullFamily, const MissingModel& mm, Scratch<T>& sc
             }
     }
 }
-
-// ... for the family of the model.
-template <class T>
-void accumulate_block_missing(const MissingModel& mm, Scratch<T>& sc, const MatT<T>& anchors, Scratch<T>& s,
-                              Stats& st) {
-    with_family(mm.cov, [&](auto fam) { accumulate_block_missing(fam, mm, sc, anchors, s, st); });
-}
-
 
 // Full covariance: adds what accumulate_block_missing gathered in s.cond_cov to S2 (once
 // per chunk: this costs what adding the chunk's statistics does) and clears it.
